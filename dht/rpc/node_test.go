@@ -1,0 +1,306 @@
+package rpc
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/hyperlan/hyperlan/dht/ktable"
+	"github.com/hyperlan/hyperlan/dht/netsim"
+)
+
+// testnet is an in-memory network of a bootstrapper and nodes at 10.0.0.x, for use inside a
+// synctest bubble.
+type testnet struct {
+	t     *testing.T
+	net   *netsim.Network
+	boot  *Node
+	nodes []*Node
+}
+
+func newTestnet(t *testing.T, opts netsim.Options) *testnet {
+	t.Helper()
+	tn := &testnet{t: t, net: netsim.New(opts)}
+	boot, err := Bootstrapper(49737, "10.0.0.1", Options{Host: "10.0.0.1", ListenPacket: tn.net.ListenPacket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn.boot = boot
+	t.Cleanup(func() {
+		for _, n := range tn.nodes {
+			n.Destroy()
+		}
+		boot.Destroy()
+		tn.net.Close()
+	})
+	return tn
+}
+
+func (tn *testnet) bootstrapList() []BootstrapNode {
+	return []BootstrapNode{{Host: "10.0.0.1", Port: 49737}}
+}
+
+// add starts a node at 10.0.0.(2+index) with the given mode and waits until it is ready.
+func (tn *testnet) add(mode Mode) *Node {
+	tn.t.Helper()
+	host := fmt.Sprintf("10.0.%d.%d", (len(tn.nodes)+2)/250, (len(tn.nodes)+2)%250+1)
+	n, err := New(Options{
+		Host: host, Port: 49737, Mode: mode, Bootstrap: tn.bootstrapList(),
+		ListenPacket: tn.net.ListenPacket,
+	})
+	if err != nil {
+		tn.t.Fatal(err)
+	}
+	tn.nodes = append(tn.nodes, n)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := n.Ready(ctx); err != nil {
+		tn.t.Fatalf("node %s not ready: %v", host, err)
+	}
+	return n
+}
+
+func TestBootstrapperIsPersistent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tn := newTestnet(t, netsim.Options{})
+		ctx := context.Background()
+		if err := tn.boot.Ready(ctx); err != nil {
+			t.Fatal(err)
+		}
+		id, ok := tn.boot.ID()
+		if !ok {
+			t.Fatal("bootstrapper is ephemeral")
+		}
+		if want := NodeID(netip.MustParseAddrPort("10.0.0.1:49737")); id != want {
+			t.Fatalf("bootstrapper id %s, want %s", id, want)
+		}
+		if tn.boot.Firewalled() {
+			t.Fatal("bootstrapper is firewalled")
+		}
+	})
+}
+
+func TestPersistentNodesJoin(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tn := newTestnet(t, netsim.Options{Delay: 5 * time.Millisecond})
+		for range 8 {
+			tn.add(ModePersistent)
+		}
+		for _, n := range tn.nodes {
+			id, ok := n.ID()
+			if !ok {
+				t.Fatalf("node %v stayed ephemeral", n.LocalAddr())
+			}
+			if want := NodeID(n.LocalAddr()); id != want {
+				t.Fatalf("node %v id %s, want hash of its address %s", n.LocalAddr(), id, want)
+			}
+			if n.Firewalled() {
+				t.Fatalf("node %v firewalled", n.LocalAddr())
+			}
+			if got := n.PublicAddr(); got != n.LocalAddr() {
+				t.Fatalf("node public address %v, want %v", got, n.LocalAddr())
+			}
+		}
+		// Every node's own id, looked up from another node, returns that node closest.
+		for i, n := range tn.nodes {
+			target, _ := n.ID()
+			from := tn.nodes[(i+1)%len(tn.nodes)]
+			res, err := from.FindNode(context.Background(), target, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Closest) == 0 || res.Closest[0].From != n.LocalAddr() {
+				t.Fatalf("find_node(%s): closest %v, want %v first", target, res.ClosestNodes(), n.LocalAddr())
+			}
+		}
+	})
+}
+
+// A query's closest replies are sorted by distance and begin with the nodes truly nearest
+// the target. (The reference's walk stops at the first candidate of a closer-nodes list that is
+// not closer, and those lists come in bucket order rather than XOR order, so in a network larger
+// than k the tail of the set may legitimately miss a node; the head may not.) In a network of
+// fewer than k nodes the set is everyone but the querier.
+func TestFindNodeClosestSet(t *testing.T) {
+	for _, size := range []int{12, 30} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) { testFindNodeClosestSet(t, size) })
+		})
+	}
+}
+
+func testFindNodeClosestSet(t *testing.T, size int) {
+	tn := newTestnet(t, netsim.Options{Delay: 2 * time.Millisecond})
+	for range size {
+		tn.add(ModePersistent)
+	}
+	all := append([]*Node{tn.boot}, tn.nodes...)
+	for trial := range 5 {
+		var target ktable.ID
+		target[0], target[1] = byte(trial*51), byte(trial*7)
+		querier := tn.nodes[trial]
+		var ids []ktable.ID
+		for _, n := range all {
+			if id, _ := n.ID(); n != querier {
+				ids = append(ids, id)
+			}
+		}
+		slices.SortFunc(ids, func(a, b ktable.ID) int { return ktable.Compare(target, a, b) })
+		want := ids[:min(len(ids), ktable.K)]
+		res, err := querier.FindNode(context.Background(), target, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []ktable.ID
+		for _, r := range res.Closest {
+			id, _ := r.FromID()
+			got = append(got, id)
+		}
+		if !slices.IsSortedFunc(got, func(a, b ktable.ID) int { return ktable.Compare(target, a, b) }) {
+			t.Fatalf("trial %d: closest not sorted by distance: %v", trial, got)
+		}
+		head := len(want)
+		if len(ids) > ktable.K {
+			head = 5
+		}
+		if len(got) < head || !slices.Equal(got[:head], want[:head]) {
+			t.Fatalf("trial %d: closest\n got %v\nwant %v", trial, got, want)
+		}
+	}
+}
+
+func TestEphemeralAndAdaptiveNodes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tn := newTestnet(t, netsim.Options{Delay: time.Millisecond})
+		for range 3 {
+			tn.add(ModePersistent)
+		}
+		eph := tn.add(ModeEphemeral)
+		if !eph.Ephemeral() {
+			t.Fatal("ephemeral node became persistent")
+		}
+		ad := tn.add(ModeAdaptive)
+		if !ad.Ephemeral() {
+			t.Fatal("adaptive node persistent right after bootstrap")
+		}
+		// Neither appears in others' tables: they never send an id.
+		for _, n := range append([]*Node{tn.boot}, tn.nodes[:3]...) {
+			for _, ni := range n.Nodes(0) {
+				if ni.Addr == eph.LocalAddr() || ni.Addr == ad.LocalAddr() || ni.Addr == eph.ClientAddr() || ni.Addr == ad.ClientAddr() {
+					t.Fatalf("%v has ephemeral node %v in its table", n.LocalAddr(), ni.Addr)
+				}
+			}
+		}
+		// An ephemeral node can still query.
+		target, _ := tn.nodes[0].ID()
+		res, err := eph.FindNode(context.Background(), target, nil)
+		if err != nil || len(res.Closest) == 0 || res.Closest[0].From != tn.nodes[0].LocalAddr() {
+			t.Fatalf("ephemeral find_node: %v %v", res, err)
+		}
+	})
+}
+
+func TestUserCommandsAndCommit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tn := newTestnet(t, netsim.Options{Delay: time.Millisecond})
+		for range 6 {
+			tn.add(ModePersistent)
+		}
+		const cmd = 42
+		committed := make(chan netip.AddrPort, 100)
+		for _, n := range tn.nodes {
+			n.Handle(cmd, func(req *Request) {
+				if req.HasToken {
+					committed <- req.From
+				}
+				req.Reply(req.Value)
+			})
+		}
+		var target ktable.ID
+		target[0] = 0xaa
+		res, err := tn.nodes[0].Query(context.Background(), target, cmd, []byte("v"), &QueryOptions{Commit: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Successes == 0 {
+			t.Fatal("no successes")
+		}
+		synctest.Wait()
+		if len(committed) != len(res.Closest)-1 { // the bootstrapper has no handler: error reply, not in Closest
+			t.Logf("closest %v", res.ClosestNodes())
+		}
+		if len(committed) == 0 {
+			t.Fatal("no commit reached a node")
+		}
+		// An unregistered command gets UNKNOWN_COMMAND, which still resolves the request.
+		r, err := tn.nodes[0].Request(context.Background(), tn.boot.LocalAddr(), Outgoing{Command: 7}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Error != CodeUnknownCommand {
+			t.Fatalf("error %d, want %d", r.Error, CodeUnknownCommand)
+		}
+		// A forged token is refused with INVALID_TOKEN and a fresh token.
+		bad := [32]byte{1}
+		r, err = tn.nodes[0].Request(context.Background(), tn.nodes[1].LocalAddr(), Outgoing{Command: cmd, Token: &bad}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Error != CodeInvalidToken || !r.HasToken {
+			t.Fatalf("forged token: error %d token %v", r.Error, r.HasToken)
+		}
+		// The fresh token works.
+		tok := r.Token
+		r, err = tn.nodes[0].Request(context.Background(), tn.nodes[1].LocalAddr(), Outgoing{Command: cmd, Token: &tok, Value: []byte("x")}, nil)
+		if err != nil || r.Error != 0 || string(r.Value) != "x" {
+			t.Fatalf("fresh token: %v %v", r, err)
+		}
+	})
+}
+
+func TestRequestTimeoutRetries(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tn := newTestnet(t, netsim.Options{})
+		n := tn.add(ModePersistent)
+		start := time.Now()
+		_, err := n.Ping(context.Background(), netip.MustParseAddrPort("10.9.9.9:1"))
+		if err == nil {
+			t.Fatal("ping to nowhere succeeded")
+		}
+		if d := time.Since(start); d != 4*time.Second {
+			t.Fatalf("timeout after %v, want 4s (4 sends, 1 s apart)", d)
+		}
+		if s := n.Stats(); s.Requests.Retries < 3 || s.Requests.Timeouts < 1 {
+			t.Fatalf("stats %+v", s.Requests)
+		}
+	})
+}
+
+func TestDestroy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tn := newTestnet(t, netsim.Options{})
+		n := tn.add(ModePersistent)
+		done := make(chan error, 1)
+		go func() {
+			_, err := n.Ping(context.Background(), netip.MustParseAddrPort("10.9.9.9:1"))
+			done <- err
+		}()
+		synctest.Wait()
+		if err := n.Destroy(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err == nil {
+			t.Fatal("pending ping survived destroy")
+		}
+		if err := n.Destroy(); err != nil {
+			t.Fatal("second destroy:", err)
+		}
+		if _, err := n.Ping(context.Background(), tn.boot.LocalAddr()); err == nil {
+			t.Fatal("ping after destroy")
+		}
+	})
+}
