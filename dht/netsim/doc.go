@@ -26,36 +26,48 @@
 // Jitter every sender-receiver pair is FIFO; with Jitter packets overtake each
 // other. The random choices come from one PCG generator seeded with
 // [Options.Seed]: the same writes in the same order give the same losses and
-// delays. [Network.Stats] counts what happened; at any moment
+// delays. [Network.Stats] counts what happened:
 // Sent = Delivered + Dropped + packets still in flight.
 //
-// NAT boxes and firewalls are not modelled yet; the place they plug in is
-// Network.route, which today delivers every packet unchanged.
+// NAT boxes and firewalls are not modelled yet. They plug in between the
+// Filter and the loss step, at Network.routeLocked in route.go, which today
+// delivers every packet unchanged.
 //
 // # Virtual time (testing/synctest)
 //
 // The package blocks only on channels it creates and waits only with the
-// [time] package: a delayed packet is a [time.AfterFunc] timer (one per
-// Network, re-armed for the earliest packet in flight) and a read deadline is
-// a [time.Timer] channel. It starts no goroutine of its own; the only
-// goroutines are the short-lived ones the runtime starts to run an AfterFunc
-// callback, and [Network.Close] waits for those. So inside a
+// [time] package: delayed packets wait on one [time.AfterFunc] timer per
+// Network, re-armed for the earliest packet in flight, and a read with a
+// deadline selects on a [time.Timer] channel. It starts no goroutine of its
+// own; the only goroutines are the short-lived ones the runtime starts to
+// run the timer callback, and [Network.Close] waits for those. So inside a
 // [testing/synctest] bubble:
 //
-//   - A goroutine blocked in ReadFrom is durably blocked, so virtual time
-//     advances to the next packet arrival or read deadline. A packet written
-//     at t0 is readable at exactly t0+Delay; a read with a deadline d from now
-//     fails at exactly now+d.
+//   - A goroutine blocked in ReadFrom is durably blocked (a select on
+//     channels made in the bubble), so virtual time advances to the next
+//     packet arrival or read deadline. A packet written at t0 is read at
+//     exactly t0+Delay; a read with a deadline d ahead fails at exactly
+//     now+d. Locking the internal mutexes is not durably blocking, but they
+//     are held only briefly and never while Filter runs.
+//   - A delayed packet is delivered by the timer callback, a goroutine of
+//     its own, at its arrival instant. A goroutine that sleeps until that
+//     same instant wakes in no fixed order with it, so call [testing/synctest.Wait]
+//     before looking at anything that does not block: Stats, a non-blocking
+//     read, state recorded by the receiver.
 //   - Create the Network and its Conns inside the bubble that uses them and
-//     never share them with another bubble or with code outside it: channels
-//     and timers belong to the bubble that made them.
-//   - Close every Conn, or the Network, before the bubble's function returns
-//     (a t.Cleanup registered inside the bubble works). A goroutine still
-//     blocked in ReadFrom when the bubble ends is reported as a deadlock.
-//   - Once the bubble's root goroutine returns, time stops, so packets still
-//     in flight then are never delivered; that is not an error.
-//   - The internal mutexes are not durably blocking, but they are held only
-//     for a few instructions and never while calling Filter.
+//     do not share them with another bubble or with code outside it. A
+//     Network made outside the bubble does not fail loudly: its channels are
+//     not the bubble's, a reader blocked on them is not durably blocked, and
+//     virtual time stops, so the test hangs.
+//   - Close every Conn, or the Network, before the bubble ends; a Cleanup
+//     registered inside the bubble runs early enough. A goroutine still
+//     blocked in ReadFrom when the bubble's function returns makes
+//     synctest.Test fail with "deadlock: main bubble goroutine has exited
+//     but blocked goroutines remain".
+//   - Once the bubble's function returns, virtual time stops, so packets
+//     still in flight are never delivered; that is not an error.
+//   - With zero Delay and Jitter, delivery happens inside the write, before
+//     it returns: no Wait is needed to see it.
 //
 // Outside a bubble the same code runs on the real clock.
 //

@@ -44,8 +44,9 @@ type Options struct {
 	// before loss and delay; if it returns false the packet is dropped.
 	// from is the sender's bound address and to the destination written to.
 	// b is the caller's buffer: Filter must not modify or retain it. Filter
-	// may be called from several goroutines at once and must not call back
-	// into the Network's writes. [Network.SetFilter] replaces it.
+	// runs on the writing goroutine with no lock held, so it may be called
+	// from several goroutines at once and may call into the Network.
+	// [Network.SetFilter] replaces it.
 	Filter func(from, to netip.AddrPort, b []byte) bool
 
 	// QueueLen is the number of packets an endpoint holds before the reader

@@ -413,3 +413,27 @@ func TestNoGoroutinesLeft(t *testing.T) {
 		t.Errorf("%d goroutines before, %d after Close:\n%s", before, after, buf[:runtime.Stack(buf, true)])
 	}
 }
+
+func BenchmarkSendReceive(b *testing.B) {
+	for _, delay := range []time.Duration{0, time.Nanosecond} {
+		b.Run("delay="+delay.String(), func(b *testing.B) {
+			n := netsim.New(netsim.Options{Delay: delay})
+			defer n.Close()
+			pa, _ := n.ListenPacket("udp", "10.0.0.1:1")
+			pb, _ := n.ListenPacket("udp", "10.0.0.2:1")
+			a, c := pa.(*netsim.Conn), pb.(*netsim.Conn)
+			to := addrOf(c)
+			msg, buf := make([]byte, 1200), make([]byte, 1500)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(msg)))
+			for b.Loop() {
+				if _, err := a.WriteToUDPAddrPort(msg, to); err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := c.ReadFromUDPAddrPort(buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
