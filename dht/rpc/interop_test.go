@@ -528,10 +528,10 @@ func TestInteropRobustness(t *testing.T) {
 		{0x03},
 		{0x13, 0x00},
 		{0xff, 0x01, 0x02},
-		valid(0x04)[:9],                  // truncated "to"
-		valid(0x0c, 2, 1, 2, 3),          // target cut short
-		valid(0x14, 0, 0xfd, 0xff, 0xff), // value length past the end
-		valid(0x05, append(spoofedID, 0)...),                                                  // id that is not ours: treated as id-less
+		valid(0x04)[:9],                      // truncated "to"
+		valid(0x0c, 2, 1, 2, 3),              // target cut short
+		valid(0x14, 0, 0xfd, 0xff, 0xff),     // value length past the end
+		valid(0x05, append(spoofedID, 0)...), // id that is not ours: treated as id-less
 		append([]byte{0x13, 0x04, 1, 0, 127, 0, 0, 1, 0x11, 0x27, 0xfe, 0, 0, 0, 1}, 1, 2, 3), // absurd closer count
 		valid(0x04, 1), // PING_NAT without value: no reply
 		valid(0x04, 2), // FIND_NODE without target: no reply
