@@ -602,3 +602,77 @@ func TestInteropRobustness(t *testing.T) {
 		t.Fatalf("js node after garbage: %v", err)
 	}
 }
+
+// Down hints in both directions. A JS query that times out on a dead node a Go node listed
+// sends DOWN_HINT to that Go node, which checks the dead node and drops it; a Go DOWN_HINT to
+// a JS node about a Go node that has gone makes the JS node drop it.
+func TestInteropDownHints(t *testing.T) {
+	interop.Require(t)
+	ctx := interopCtx(t, 90*time.Second)
+	boot := startGoBootstrapper(t)
+	waitGoReady(t, ctx, boot)
+	bootAddrs := []netip.AddrPort{boot.LocalAddr()}
+	js := interop.StartNode(t, bootAddrs, interop.NodeOptions{})
+	waitJSBootstrapped(t, ctx, js)
+
+	// JS -> Go: a dead address sits in the Go bootstrapper's table.
+	deadConn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := deadConn.LocalAddr().(*net.UDPAddr).AddrPort()
+	deadConn.Close() // nobody answers there now
+	boot.AddNode(dead)
+	hasDead := func() bool {
+		for _, ni := range boot.Nodes(0) {
+			if ni.Addr == dead {
+				return true
+			}
+		}
+		return false
+	}
+	if !hasDead() {
+		t.Fatal("dead node not added")
+	}
+	// The JS query visits the dead node (the Go bootstrapper names it), times out after 6
+	// sends and hints the Go bootstrapper, which pings it and removes it.
+	if _, err := js.FindNode(ctx, rpc.NodeID(dead)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, ctx, "go node dropped the hinted dead node", func() (bool, string) {
+		return !hasDead(), fmt.Sprintf("still has %v", dead)
+	})
+
+	// Go -> JS: a Go node the JS node knows goes away; a DOWN_HINT makes JS check and drop it.
+	g := startGo(t, bootAddrs, rpc.ModePersistent)
+	waitGoReady(t, ctx, g)
+	gAddr := g.LocalAddr()
+	eventually(t, ctx, "js knows the go node", func() (bool, string) {
+		table, err := js.Table(ctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, p := range table {
+			if p.AddrPort() == gAddr {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprint(table)
+	})
+	g.Destroy()
+	val, _ := compactIPv4(gAddr)
+	r, err := boot.Request(ctx, js.Addr(), rpc.Outgoing{Command: rpc.CmdDownHint, Internal: true, Value: val}, nil)
+	if err != nil || r.Error != 0 {
+		t.Fatalf("down hint to js: %+v %v", r, err)
+	}
+	if _, err := js.WaitEvent(ctx, "remove-node", func(e interop.Event) bool {
+		return e.Peer != nil && e.Peer.AddrPort() == gAddr
+	}); err != nil {
+		t.Fatalf("js did not drop the go node: %v", err)
+	}
+}
+
+func compactIPv4(a netip.AddrPort) ([]byte, error) {
+	b := a.Addr().As4()
+	return []byte{b[0], b[1], b[2], b[3], byte(a.Port()), byte(a.Port() >> 8)}, nil
+}

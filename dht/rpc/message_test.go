@@ -21,13 +21,6 @@ func unhex(t testing.TB, s string) []byte {
 	return b
 }
 
-func id32(t testing.TB, s string) [32]byte {
-	t.Helper()
-	var out [32]byte
-	copy(out[:], unhex(t, s))
-	return out
-}
-
 var (
 	addrA    = netip.MustParseAddrPort("127.0.0.1:42176")
 	addrB    = netip.MustParseAddrPort("127.0.0.1:34350")

@@ -491,8 +491,7 @@ func (q *query) downHint(ref, down netip.AddrPort) {
 	if err != nil {
 		return
 	}
-	var r *request
-	r = n.startAsync(ref, nil, Outgoing{Command: CmdDownHint, Internal: true, Value: val}, nil,
+	r := n.startAsync(ref, nil, Outgoing{Command: CmdDownHint, Internal: true, Value: val}, nil,
 		func(*Response, error) { q.post(qevent{}) }, nil)
 	if r != nil {
 		q.side[r] = true
