@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -303,4 +304,115 @@ func TestDestroy(t *testing.T) {
 			t.Fatal("ping after destroy")
 		}
 	})
+}
+
+// An adaptive node that passes the NAT checks turns persistent after about 20 minutes of
+// stable uptime (240 ticks), not before.
+func TestAdaptiveBecomesPersistent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tn := newTestnet(t, netsim.Options{Delay: 2 * time.Millisecond})
+		for range 4 {
+			tn.add(ModePersistent)
+		}
+		ad := tn.add(ModeAdaptive)
+		if !ad.Ephemeral() {
+			t.Fatal("adaptive node persistent at once")
+		}
+		time.Sleep(15 * time.Minute)
+		if !ad.Ephemeral() {
+			t.Fatal("adaptive node persistent after 15 minutes")
+		}
+		time.Sleep(7 * time.Minute)
+		id, ok := ad.ID()
+		if !ok {
+			t.Fatal("adaptive node still ephemeral after 22 minutes")
+		}
+		if id != NodeID(ad.LocalAddr()) {
+			t.Fatalf("adaptive node id %s, want hash of %v", id, ad.LocalAddr())
+		}
+		// Others learn it as it now carries its id.
+		synctest.Wait()
+		time.Sleep(5 * time.Minute)
+		found := false
+		for _, ni := range tn.boot.Nodes(0) {
+			found = found || ni.Addr == ad.LocalAddr()
+		}
+		if !found {
+			t.Fatal("the bootstrapper never added the now persistent node")
+		}
+	})
+}
+
+// The congestion window lets at most 80 requests out per 750 ms slot.
+func TestCongestionWindow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tn := newTestnet(t, netsim.Options{})
+		n := tn.add(ModePersistent)
+		sink := netip.MustParseAddrPort("10.9.9.9:9")
+		var sent atomicCounter
+		tn.net.SetFilter(func(from, to netip.AddrPort, b []byte) bool {
+			if to == sink {
+				sent.add()
+			}
+			return true
+		})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		for range 200 {
+			go n.Ping(ctx, sink)
+		}
+		synctest.Wait()
+		if got := sent.load(); got != DefaultMaxWindow {
+			t.Fatalf("first slot sent %d, want %d", got, DefaultMaxWindow)
+		}
+		time.Sleep(drainInterval)
+		synctest.Wait()
+		if got := sent.load(); got != 2*DefaultMaxWindow {
+			t.Fatalf("after one drain sent %d, want %d", got, 2*DefaultMaxWindow)
+		}
+		time.Sleep(drainInterval / 2)
+		synctest.Wait()
+		if got := sent.load(); got != 2*DefaultMaxWindow {
+			t.Fatalf("total window exceeded: %d", got)
+		}
+		cancel()
+		synctest.Wait()
+	})
+}
+
+// Tokens live between 7.5 and 15 s: a token is accepted 7 s after it was issued and refused
+// 16 s after.
+func TestTokenLifetime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tn := newTestnet(t, netsim.Options{Delay: time.Millisecond})
+		a := tn.add(ModePersistent)
+		b := tn.add(ModePersistent)
+		b.Handle(42, func(req *Request) { req.Reply(nil) })
+		ctx := context.Background()
+		r, err := a.Request(ctx, b.LocalAddr(), Outgoing{Command: 42}, nil)
+		if err != nil || !r.HasToken {
+			t.Fatalf("no token: %v %v", r, err)
+		}
+		tok := r.Token
+		time.Sleep(7 * time.Second)
+		if r, err = a.Request(ctx, b.LocalAddr(), Outgoing{Command: 42, Token: &tok}, nil); err != nil || r.Error != 0 {
+			t.Fatalf("token refused after 7 s: %v %v", r, err)
+		}
+		time.Sleep(9 * time.Second)
+		if r, err = a.Request(ctx, b.LocalAddr(), Outgoing{Command: 42, Token: &tok}, nil); err != nil || r.Error != CodeInvalidToken {
+			t.Fatalf("token after 16 s: %v %v", r, err)
+		}
+	})
+}
+
+type atomicCounter struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (c *atomicCounter) add() { c.mu.Lock(); c.n++; c.mu.Unlock() }
+func (c *atomicCounter) load() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
 }
