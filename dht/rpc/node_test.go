@@ -416,3 +416,76 @@ func (c *atomicCounter) load() int {
 	defer c.mu.Unlock()
 	return c.n
 }
+
+// A relayed request keeps its tid; the final hop answers the origin directly and the origin
+// matches the reply by tid although it comes from another address.
+func TestRelay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tn := newTestnet(t, netsim.Options{Delay: time.Millisecond})
+		a, b, c := tn.add(ModePersistent), tn.add(ModePersistent), tn.add(ModePersistent)
+		const cmd = 50
+		b.Handle(cmd, func(req *Request) {
+			origin, _ := req.From.MarshalBinary()
+			req.Relay(origin, c.LocalAddr())
+		})
+		c.Handle(cmd, func(req *Request) {
+			var origin netip.AddrPort
+			if err := origin.UnmarshalBinary(req.Value); err != nil {
+				t.Errorf("relayed value: %v", err)
+				return
+			}
+			if req.From != b.LocalAddr() {
+				t.Errorf("relayed request from %v, want %v", req.From, b.LocalAddr())
+			}
+			req.Respond(ReplyOptions{Value: []byte("from c"), To: origin})
+		})
+		r, err := a.Request(context.Background(), b.LocalAddr(), Outgoing{Command: cmd, Value: []byte("hi")}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.From != c.LocalAddr() || string(r.Value) != "from c" {
+			t.Fatalf("reply from %v value %q, want from %v", r.From, r.Value, c.LocalAddr())
+		}
+	})
+}
+
+// Seed nodes given in Options.Nodes are in the table before any contact; FilterNode keeps
+// vetoed nodes out of the table and out of queries.
+func TestSeedNodesAndFilter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tn := newTestnet(t, netsim.Options{Delay: time.Millisecond})
+		p1, p2 := tn.add(ModePersistent), tn.add(ModePersistent)
+		banned := p2.LocalAddr()
+		n, err := New(Options{
+			Host: "10.0.7.1", Mode: ModePersistent, ListenPacket: tn.net.ListenPacket,
+			Nodes:      []netip.AddrPort{p1.LocalAddr()},
+			Bootstrap:  tn.bootstrapList(),
+			FilterNode: func(a netip.AddrPort) bool { return a != banned },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer n.Destroy()
+		if got := n.Nodes(0); len(got) != 1 || got[0].Addr != p1.LocalAddr() {
+			t.Fatalf("seeded table %v", got)
+		}
+		if err := n.Ready(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		id2, _ := p2.ID()
+		res, err := n.FindNode(context.Background(), id2, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range res.Closest {
+			if r.From == banned {
+				t.Fatal("filtered node visited")
+			}
+		}
+		for _, ni := range n.Nodes(0) {
+			if ni.Addr == banned {
+				t.Fatal("filtered node in the table")
+			}
+		}
+	})
+}
