@@ -14,7 +14,7 @@ type EventKind int
 const (
 	EventListening     EventKind = iota + 1 // sockets bound
 	EventReady                              // bootstrap finished
-	EventPersistent                         // the node now serves others and carries an id
+	EventPersistent                         // the node now serves others and carries an id: Addr, ID
 	EventEphemeral                          // an adaptive node went back to ephemeral (wake-up)
 	EventNATUpdate                          // the sampled public address changed: Addr
 	EventAddNode                            // a node entered the routing table: Addr, ID
@@ -41,8 +41,8 @@ func (k EventKind) String() string {
 // Event is one node event.
 type Event struct {
 	Kind EventKind
-	Addr netip.AddrPort // the node (add/remove) or the new public address (nat-update)
-	ID   ktable.ID      // the node's id (add/remove)
+	Addr netip.AddrPort // the node (add/remove), the public address (nat-update, persistent)
+	ID   ktable.ID      // the node's id (add/remove), our new id (persistent)
 }
 
 // emitter delivers events in order from its own goroutine, so that callbacks never run with

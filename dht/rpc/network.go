@@ -148,12 +148,14 @@ func (n *Node) updateNetworkState(onlyFirewall bool) bool {
 		refresh = n.bootstrapped
 	}
 	persistent := !n.ephemeral
+	if persistent {
+		n.events.emit(Event{Kind: EventPersistent, Addr: n.nat.addr(), ID: id})
+	}
 	n.mu.Unlock()
 	if refresh {
 		n.Refresh()
 	}
 	if persistent {
-		n.events.emit(Event{Kind: EventPersistent})
 		n.log.Debug("rpc: persistent", "addr", netip.AddrPortFrom(host, port))
 	}
 	return true

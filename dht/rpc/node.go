@@ -123,9 +123,10 @@ func New(opts Options) (*Node, error) {
 // Bootstrapper starts a bootstrap node: a persistent node at the public address host:port
 // from the first moment, with no bootstrap list of its own and no port fallback. host must be
 // the IPv4 address other nodes reach it at; opts.Host is the address to bind (default
-// 0.0.0.0).
+// 0.0.0.0). Unlike the reference, port 0 is accepted: the server socket gets a free port and
+// the node's public address (and id) use that port, which must then be public as bound.
 func Bootstrapper(port int, host string, opts Options) (*Node, error) {
-	if port <= 0 || port > 65535 {
+	if port < 0 || port > 65535 {
 		return nil, fmt.Errorf("rpc: bootstrapper: port %d out of range", port)
 	}
 	ip, err := netip.ParseAddr(host)
@@ -141,7 +142,7 @@ func Bootstrapper(port int, host string, opts Options) (*Node, error) {
 	opts.Bootstrap = nil
 	return newNode(opts, func(n *Node) {
 		n.firewalled = false
-		n.nat.add(ip, uint16(port))
+		n.nat.add(ip, n.server.port)
 	})
 }
 
@@ -196,11 +197,11 @@ func newNode(opts Options, setup func(*Node)) (*Node, error) {
 	if n.adaptive {
 		n.stableTicks = stableTicks
 	}
-	if setup != nil {
-		setup(n)
-	}
 	if err := n.bind(); err != nil {
 		return nil, err
+	}
+	if setup != nil {
+		setup(n)
 	}
 	n.events = newEmitter(opts.OnEvent)
 	n.ctx, n.cancel = context.WithCancelCause(context.Background())

@@ -119,6 +119,9 @@ func ParseBootstrapNode(s string) (BootstrapNode, error) {
 	if err != nil || p == 0 {
 		return b, fmt.Errorf("rpc: bootstrap node %q: bad port %q", s, port)
 	}
+	if ip, err := netip.ParseAddr(host); err == nil && !ip.Unmap().Is4() {
+		return b, fmt.Errorf("rpc: bootstrap node %q: dht-rpc is IPv4 only", s)
+	}
 	b.Host, b.Port = host, uint16(p)
 	return b, nil
 }

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+
+	"github.com/hyperlan/hyperlan/dht/rpc"
+)
+
+const dhtNodeUsage = `Usage: hyperlan dht node --bootstrap HOST:PORT[,HOST:PORT...] [--host IP] [--port PORT]
+                         [--persistent | --ephemeral] [--timeout D] [-v]
+
+Join a DHT through its bootstrap nodes and keep serving it. When the node has
+bootstrapped it prints one JSON line,
+
+  {"event":"ready","host":"198.51.100.4","port":49737,"id":"<64 hex digits>",
+   "firewalled":false,"ephemeral":false}
+
+(on one line), where host and port are the node's public address once other nodes have
+reported it, else its local address, and id is null while the node is ephemeral. As they
+happen, also before "ready", it prints
+
+  {"event":"nat-update","host":"198.51.100.4","port":49737}  public address changed
+  {"event":"persistent","host":...,"port":...,"id":...}      now serves others, has an id
+  {"event":"ephemeral"}                                      stopped serving (after a sleep)
+
+and on SIGINT or SIGTERM it leaves, prints {"event":"close"} and exits 0.
+
+Modes: an adaptive node (the default) starts ephemeral, querying without serving, and
+becomes persistent after about 20 minutes of stable uptime if others can reach it.
+--persistent tries to serve from the start (and stays ephemeral if others cannot reach
+it); --ephemeral never serves.
+
+Flags:
+  --bootstrap LIST  bootstrap nodes, comma-separated host:port or ip@hostname:port
+                    (required; there is no public default yet)
+  --host IP         local IPv4 address to listen on (default 0.0.0.0, every interface)
+  --port PORT       UDP port to listen on, which must be free (default 0: any free port)
+  --persistent      serve others from the start
+  --ephemeral       never serve others
+  --timeout D       give up if bootstrapping takes longer than D (default 30s)
+  -v                log node activity to stderr
+
+Exit status: 0 after a clean stop; 1 if no bootstrap node answered, bootstrapping timed
+out or the port is taken; 2 for bad flags.
+
+Examples:
+  # A long-running node on a server with a public address:
+  hyperlan dht node --bootstrap 203.0.113.7:49737 --port 49738 --persistent
+
+  # Join a test network on this machine:
+  hyperlan dht node --bootstrap 127.0.0.1:10001 --host 127.0.0.1 --persistent
+`
+
+func runDHTNode(ctx context.Context, c *cli, args []string) error {
+	fs := newFlagSet("dht node")
+	var jf joinFlags
+	jf.register(fs)
+	host := fs.String("host", "0.0.0.0", "")
+	port := fs.Int("port", 0, "")
+	persistent := fs.Bool("persistent", false, "")
+	ephemeral := fs.Bool("ephemeral", false, "")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErrorf("unexpected argument %q", pos[0])
+	}
+	boot, err := jf.bootstrapList()
+	if err != nil {
+		return err
+	}
+	if err := checkBindHost("host", *host); err != nil {
+		return err
+	}
+	if err := checkPort("port", *port, true); err != nil {
+		return err
+	}
+	mode := rpc.ModeAdaptive
+	switch {
+	case *persistent && *ephemeral:
+		return usageErrorf("--persistent and --ephemeral exclude each other").
+			hintf("leave both out for an adaptive node")
+	case *persistent:
+		mode = rpc.ModePersistent
+	case *ephemeral:
+		mode = rpc.ModeEphemeral
+	}
+
+	pump := newEventPump()
+	node, err := rpc.New(rpc.Options{
+		Bootstrap: boot,
+		Host:      *host,
+		Port:      *port,
+		FixedPort: *port != 0,
+		Mode:      mode,
+		Logger:    newLogger(c.stderr, jf.verbose),
+		OnEvent:   pump.onEvent,
+	})
+	if err != nil {
+		pump.stop()
+		return listenError(err, *host, *port)
+	}
+	pump.start(node, c.out)
+	defer func() {
+		node.Destroy()
+		pump.stop()
+	}()
+
+	if err := join(ctx, node, boot, jf.timeout); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while joining: a clean stop
+		}
+		return err
+	}
+	a := nodeAddr(node)
+	id, hasID := node.ID()
+	c.out.write(readyLine{
+		Event: "ready", Host: a.Addr().String(), Port: a.Port(), ID: hexID(id, hasID),
+		Firewalled: node.Firewalled(), Ephemeral: node.Ephemeral(),
+	})
+	<-ctx.Done()
+	node.Destroy()
+	pump.stop()
+	c.out.write(eventLine{"close"})
+	return nil
+}

@@ -1,0 +1,19 @@
+// Command hyperlan is the hyperlan command-line tool: for now it runs HyperDHT (dht-rpc)
+// bootstrap nodes and nodes, looks nodes up, and runs an offline demo. Run "hyperlan help"
+// for the list of commands.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// main runs the command with a context that SIGINT or SIGTERM cancels; the command then
+// stops cleanly. A second signal kills the process at once.
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	context.AfterFunc(ctx, stop)
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}

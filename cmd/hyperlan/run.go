@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+)
+
+// Exit codes of the hyperlan command.
+const (
+	exitOK    = 0 // success, including a clean stop on SIGINT/SIGTERM and --help
+	exitError = 1 // a runtime failure: no bootstrap node answered, a port is taken, ...
+	exitUsage = 2 // bad flags or arguments; nothing was started
+)
+
+// command is one node of the command tree: a group (hyperlan, dht) that dispatches to subs,
+// or a leaf with a run function. usage is the hand-written help text printed by --help.
+type command struct {
+	name    string
+	summary string // one line for command listings
+	usage   string
+	run     func(ctx context.Context, c *cli, args []string) error // nil for groups
+	subs    []*command
+}
+
+// cli carries the streams of one run. Machine output goes to out (JSON lines on stdout);
+// human errors and logs go to stderr.
+type cli struct {
+	stdout io.Writer
+	stderr io.Writer
+	out    *jsonLines
+}
+
+// commands returns the command tree; a function so that the leaves' run fields can refer
+// back to it without an initialisation cycle.
+func commands() *command {
+	return &command{
+		name:  "hyperlan",
+		usage: rootUsage,
+		subs: []*command{
+			dhtCommand(),
+			{name: "demo", summary: "run an offline DHT demo on 127.0.0.1", usage: demoUsage, run: runDemo},
+			{name: "version", summary: "print the version", usage: versionUsage, run: runVersion},
+		},
+	}
+}
+
+const rootUsage = `Usage: hyperlan <command> [arguments]
+
+hyperlan joins machines into a private network over HyperDHT. This build carries the DHT
+layer: run a bootstrap node or a node, look nodes up, or watch a demo on 127.0.0.1.
+
+Commands:
+  dht bootstrap   run a bootstrap node at a public IPv4 address
+  dht node        join a DHT through bootstrap nodes and serve it
+  dht find-node   look up the nodes closest to a 32-byte id
+  demo            run an offline DHT demo on 127.0.0.1
+  version         print the version
+  help            show help for a command
+
+Run 'hyperlan help <command>' or 'hyperlan <command> --help' for details.
+
+Output: the dht commands print JSON lines on stdout, one object per line; errors
+('hyperlan: error: ...', 'hyperlan: hint: ...') and logs (-v) go to stderr.
+
+Exit status: 0 success or clean stop on SIGINT/SIGTERM, 1 runtime failure,
+2 bad flags or arguments.
+`
+
+// run is the whole program behind main: it parses args (without the program name), runs
+// the command, and returns the exit code. It returns once every goroutine it started has
+// stopped, so tests can call it in-process with a cancellable ctx.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	c := &cli{stdout: stdout, stderr: stderr, out: &jsonLines{w: stdout}}
+	return c.dispatch(ctx, commands(), []string{"hyperlan"}, args)
+}
+
+func (c *cli) dispatch(ctx context.Context, cmd *command, path []string, args []string) int {
+	name := strings.Join(path, " ")
+	if cmd.run != nil {
+		return c.report(name, cmd, cmd.run(ctx, c, args))
+	}
+	if len(args) == 0 {
+		return c.report(name, cmd, usageErrorf("missing command").
+			hintf("run '%s --help' for a list of commands", name))
+	}
+	switch arg := args[0]; {
+	case isHelpFlag(arg):
+		fmt.Fprint(c.stdout, cmd.usage)
+		return exitOK
+	case arg == "help":
+		return c.help(cmd, path, args[1:])
+	case strings.HasPrefix(arg, "-"):
+		return c.report(name, cmd, usageErrorf("unknown flag %s", arg).
+			hintf("flags follow the command: '%s <command> --help'", name))
+	}
+	sub := cmd.find(args[0])
+	if sub == nil {
+		return c.report(name, cmd, usageErrorf("unknown command %q", args[0]).
+			hintf("commands: %s", cmd.names()))
+	}
+	return c.dispatch(ctx, sub, append(path, sub.name), args[1:])
+}
+
+// help prints the usage of the command named by args, below cmd.
+func (c *cli) help(cmd *command, path []string, args []string) int {
+	for _, a := range args {
+		if cmd.run != nil {
+			break // "help version extra": the leaf's help is the best answer
+		}
+		sub := cmd.find(a)
+		if sub == nil {
+			return c.report(strings.Join(path, " "), cmd, usageErrorf("unknown command %q", a).
+				hintf("commands: %s", cmd.names()))
+		}
+		cmd, path = sub, append(path, sub.name)
+	}
+	fmt.Fprint(c.stdout, cmd.usage)
+	return exitOK
+}
+
+func (cmd *command) find(name string) *command {
+	for _, s := range cmd.subs {
+		if s.name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+func (cmd *command) names() string {
+	var names []string
+	for _, s := range cmd.subs {
+		names = append(names, s.name)
+	}
+	return strings.Join(names, ", ")
+}
+
+func isHelpFlag(s string) bool {
+	return s == "-h" || s == "-help" || s == "--help"
+}
+
+// report turns the error of the command called name into output and an exit code:
+// --help prints the usage to stdout; other errors print one error line and hints to stderr.
+func (c *cli) report(name string, cmd *command, err error) int {
+	if err == nil {
+		return exitOK
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(c.stdout, cmd.usage)
+		return exitOK
+	}
+	code, hints := exitError, []string(nil)
+	var ce *cliError
+	if errors.As(err, &ce) {
+		code, hints = ce.code, ce.hints
+	}
+	fmt.Fprintf(c.stderr, "hyperlan: error: %s\n", oneLine(err.Error()))
+	for _, h := range hints {
+		fmt.Fprintf(c.stderr, "hyperlan: hint: %s\n", h)
+	}
+	if code == exitUsage && cmd.run != nil {
+		fmt.Fprintf(c.stderr, "hyperlan: hint: run '%s --help' for usage\n", name)
+	}
+	return code
+}
+
+// oneLine keeps an error message on one line whatever a library put in it.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// cliError is an error with its exit code and hints for the user.
+type cliError struct {
+	code  int
+	err   error
+	hints []string
+}
+
+func (e *cliError) Error() string { return e.err.Error() }
+func (e *cliError) Unwrap() error { return e.err }
+
+func (e *cliError) hintf(format string, args ...any) *cliError {
+	e.hints = append(e.hints, fmt.Sprintf(format, args...))
+	return e
+}
+
+// usageErrorf reports bad flags or arguments (exit 2).
+func usageErrorf(format string, args ...any) *cliError {
+	return &cliError{code: exitUsage, err: fmt.Errorf(format, args...)}
+}
+
+// failf reports a runtime failure (exit 1).
+func failf(format string, args ...any) *cliError {
+	return &cliError{code: exitError, err: fmt.Errorf(format, args...)}
+}
+
+// newFlagSet returns a flag set that reports errors to its caller instead of printing them;
+// the command prints its own usage.
+func newFlagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return fs
+}
+
+// parseFlags parses args, allowing flags after positional arguments ("find-node TARGET
+// --bootstrap ..."), and returns the positional arguments. Everything after "--" is
+// positional. flag.ErrHelp is returned as is; other errors are usage errors.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usageErrorf("%s", flagError(err))
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
+	}
+}
+
+// flagError rewrites the flag package's messages in the --name spelling the usage uses.
+func flagError(err error) string {
+	msg := err.Error()
+	for _, p := range []struct{ prefix, format string }{
+		{"flag provided but not defined: -", "unknown flag %s"},
+		{"flag needs an argument: -", "%s needs a value"},
+	} {
+		if name, ok := strings.CutPrefix(msg, p.prefix); ok {
+			return fmt.Sprintf(p.format, dashes(name))
+		}
+	}
+	// invalid value "x" for flag -timeout: parse error
+	if i := strings.Index(msg, " for flag -"); i >= 0 {
+		rest := msg[i+len(" for flag -"):]
+		if name, why, ok := strings.Cut(rest, ": "); ok {
+			return fmt.Sprintf("%s: %s: %s", dashes(name), msg[:i], why)
+		}
+	}
+	return msg
+}
+
+// dashes spells a flag name as the usage does: -v, --timeout.
+func dashes(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
+}
+
+// jsonLines writes one JSON object per line. It is safe for concurrent use, so node events
+// and the command's own lines never interleave within a line.
+type jsonLines struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (j *jsonLines) write(v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("hyperlan: internal error: cannot encode output line: " + err.Error())
+	}
+	b = append(b, '\n')
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.w.Write(b) // a closed stdout is not worth failing a running node for
+}

@@ -1,0 +1,22 @@
+//go:build !linux
+
+package main
+
+import (
+	"errors"
+	"syscall"
+	"time"
+)
+
+// On other systems the servers are not tied to this process's life, and neither memory nor
+// CPU time is measured.
+
+func sysProcAttr() *syscall.SysProcAttr { return nil }
+
+func procMemory(int) (rssKB, hwmKB int64, err error) { return 0, 0, errors.ErrUnsupported }
+
+func procCPU(int) (time.Duration, error) { return 0, errors.ErrUnsupported }
+
+func selfCPU() (time.Duration, error) { return 0, errors.ErrUnsupported }
+
+func loadAverage() string { return "unknown" }
