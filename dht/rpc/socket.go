@@ -25,7 +25,25 @@ type socket struct {
 	server bool
 }
 
+// Socket buffer sizes as libudx sets them when it binds (src/udx.c): a receive buffer of
+// 1 MiB, falling back to smaller sizes, and a 208 KiB send buffer. The kernel doubles both.
+var (
+	recvBufferSizes = []int{1 << 20, 512 << 10, 256 << 10, 208 << 10}
+	sendBufferSize  = 212992
+)
+
 func newSocket(pc net.PacketConn, server bool) *socket {
+	if b, ok := pc.(interface {
+		SetReadBuffer(int) error
+		SetWriteBuffer(int) error
+	}); ok {
+		for _, size := range recvBufferSizes {
+			if b.SetReadBuffer(size) == nil {
+				break
+			}
+		}
+		b.SetWriteBuffer(sendBufferSize)
+	}
 	s := &socket{pc: pc, server: server}
 	s.fast, _ = pc.(udpAddrPortConn)
 	if ua, ok := pc.LocalAddr().(*net.UDPAddr); ok {
