@@ -34,6 +34,7 @@ type loadResult struct {
 	late      int64         // replies to a request already resent, or not decodable
 	measured  time.Duration
 	serverCPU float64 // percent of one CPU used by the server process while measured
+	serverUsr float64 // of that, user-space time: the implementation's own work
 	clientCPU float64 // percent of one CPU used by this whole process, same interval
 }
 
@@ -92,7 +93,7 @@ func runLoad(ctx context.Context, cfg config, srv *server, cmd uint64) (*loadRes
 	for _, w := range workers {
 		res.add(&w.res)
 	}
-	res.serverCPU, res.clientCPU = takeCPUSample(srv.pid()).since(<-start)
+	res.serverCPU, res.serverUsr, res.clientCPU = takeCPUSample(srv.pid()).since(<-start)
 	if res.answered == 0 {
 		return nil, fmt.Errorf("%s: no replies (%s)", commandName(cmd), srv.diag())
 	}
@@ -101,25 +102,26 @@ func runLoad(ctx context.Context, cfg config, srv *server, cmd uint64) (*loadRes
 
 // cpuSample is the CPU time used so far by the server and by this process, and when.
 type cpuSample struct {
-	at             time.Time
-	server, client time.Duration
-	ok             bool // both were read
+	at                        time.Time
+	server, serverUsr, client time.Duration
+	ok                        bool // both were read
 }
 
 func takeCPUSample(pid int) cpuSample {
-	srv, err1 := procCPU(pid)
+	srv, usr, err1 := procCPU(pid)
 	self, err2 := selfCPU()
-	return cpuSample{at: time.Now(), server: srv, client: self, ok: err1 == nil && err2 == nil}
+	return cpuSample{at: time.Now(), server: srv, serverUsr: usr, client: self, ok: err1 == nil && err2 == nil}
 }
 
-// since returns the percent of one CPU the server and this process used between s0 and s;
-// zero if CPU time cannot be read here.
-func (s cpuSample) since(s0 cpuSample) (server, client float64) {
+// since returns the percent of one CPU the server (all, and user space only) and this process
+// used between s0 and s; zero if CPU time cannot be read here.
+func (s cpuSample) since(s0 cpuSample) (server, serverUsr, client float64) {
 	wall := s.at.Sub(s0.at).Seconds()
 	if !s.ok || !s0.ok || wall <= 0 {
-		return 0, 0
+		return 0, 0, 0
 	}
-	return 100 * (s.server - s0.server).Seconds() / wall, 100 * (s.client - s0.client).Seconds() / wall
+	pct := func(a, b time.Duration) float64 { return 100 * (a - b).Seconds() / wall }
+	return pct(s.server, s0.server), pct(s.serverUsr, s0.serverUsr), pct(s.client, s0.client)
 }
 
 // worker owns one client socket. It allocates nothing per packet: the request is encoded once

@@ -62,7 +62,7 @@ func TestSummaryMedian(t *testing.T) {
 	if r.summary("js") != nil {
 		t.Error("summary of a target that did not run is not nil")
 	}
-	if rate, cpu := r.ratio(); rate != nil || cpu != nil {
+	if rate, cpu, usr := r.ratio(); rate != nil || cpu != nil || usr != nil {
 		t.Error("ratio without both targets is not nil")
 	}
 }

@@ -44,28 +44,29 @@ func procMemory(pid int) (rssKB, hwmKB int64, err error) {
 // architecture Go supports.
 const clockTicks = 100
 
-// procCPU returns the user plus system CPU time the process has used, from /proc/PID/stat.
-func procCPU(pid int) (time.Duration, error) {
+// procCPU returns the user plus system CPU time the process has used, and the user time
+// alone, from /proc/PID/stat.
+func procCPU(pid int) (total, user time.Duration, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	// The command name, field 2, is in parentheses and may contain spaces.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+		return 0, 0, fmt.Errorf("malformed /proc/%d/stat", pid)
 	}
 	f := strings.Fields(string(b[i+1:]))
 	if len(f) < 13 {
-		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+		return 0, 0, fmt.Errorf("malformed /proc/%d/stat", pid)
 	}
 	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
 	utime, err1 := strconv.ParseInt(f[11], 10, 64)
 	stime, err2 := strconv.ParseInt(f[12], 10, 64)
 	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+		return 0, 0, fmt.Errorf("malformed /proc/%d/stat", pid)
 	}
-	return time.Duration(utime+stime) * time.Second / clockTicks, nil
+	return time.Duration(utime+stime) * time.Second / clockTicks, time.Duration(utime) * time.Second / clockTicks, nil
 }
 
 // selfCPU returns the user plus system CPU time this process has used.

@@ -15,7 +15,7 @@ func sysProcAttr() *syscall.SysProcAttr { return nil }
 
 func procMemory(int) (rssKB, hwmKB int64, err error) { return 0, 0, errors.ErrUnsupported }
 
-func procCPU(int) (time.Duration, error) { return 0, errors.ErrUnsupported }
+func procCPU(int) (total, user time.Duration, err error) { return 0, 0, errors.ErrUnsupported }
 
 func selfCPU() (time.Duration, error) { return 0, errors.ErrUnsupported }
 

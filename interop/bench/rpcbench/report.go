@@ -64,6 +64,15 @@ func cpuPerRequest(l *loadResult) float64 {
 	return l.serverCPU / 100 / l.rate() * 1e6
 }
 
+// userPerRequest is the server's user-space CPU time per answered request, in microseconds:
+// the work of the implementation itself, without the kernel's UDP path.
+func userPerRequest(l *loadResult) float64 {
+	if l.rate() == 0 {
+		return 0
+	}
+	return l.serverUsr / 100 / l.rate() * 1e6
+}
+
 func (r *report) print(w io.Writer, cfg config) {
 	fmt.Fprintf(w, "\ndht-rpc server throughput: one server process at a time on 127.0.0.1, the same load for each\n")
 	fmt.Fprintf(w, "client and server share this %d-CPU machine (load average %s at the start): the load generator\n"+
@@ -75,19 +84,19 @@ func (r *report) print(w io.Writer, cfg config) {
 	fmt.Fprintln(w)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "server\tping/s\tfind_node/s\tserver cpu µs/req p/f\tserver cpu% p/f\tgenerator cpu% p/f\trtt ms p/f\tresent p/f\tRSS MiB\tpeak MiB\t")
+	fmt.Fprintln(tw, "server\tping/s\tfind_node/s\tserver cpu µs/req p/f\tuser µs/req p/f\tserver cpu% p/f\tgenerator cpu% p/f\trtt ms p/f\tresent p/f\tRSS MiB\tpeak MiB\t")
 	for _, target := range cfg.targets {
 		s := r.summary(target)
 		p, f := s.load[rpc.CmdPing], s.load[rpc.CmdFindNode]
-		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.2f/%.2f\t%.0f/%.0f\t%.0f/%.0f\t%.2f/%.2f\t%d/%d\t%.1f\t%.1f\t\n",
-			target, p.rate(), f.rate(), cpuPerRequest(p), cpuPerRequest(f),
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.2f/%.2f\t%.2f/%.2f\t%.0f/%.0f\t%.0f/%.0f\t%.2f/%.2f\t%d/%d\t%.1f\t%.1f\t\n",
+			target, p.rate(), f.rate(), cpuPerRequest(p), cpuPerRequest(f), userPerRequest(p), userPerRequest(f),
 			p.serverCPU, f.serverCPU, p.clientCPU, f.clientCPU,
 			ms(p.rttSum, p.answered), ms(f.rttSum, f.answered), p.resent, f.resent,
 			float64(s.rssKB)/1024, float64(s.hwmKB)/1024)
 	}
-	ratio, eff := r.ratio()
+	ratio, eff, usr := r.ratio()
 	if ratio != nil {
-		fmt.Fprintf(tw, "go/js\t%.2fx\t%.2fx\t%.2fx/%.2fx less\t\t\t\t\t\t\t\n", ratio.Ping, ratio.FindNode, eff.Ping, eff.FindNode)
+		fmt.Fprintf(tw, "go/js\t%.2fx\t%.2fx\t%.2fx/%.2fx less\t%.2fx/%.2fx less\t\t\t\t\t\t\t\n", ratio.Ping, ratio.FindNode, eff.Ping, eff.FindNode, usr.Ping, usr.FindNode)
 	}
 	tw.Flush()
 
@@ -114,7 +123,8 @@ func (r *report) print(w io.Writer, cfg config) {
 	}
 	if ratio != nil {
 		fmt.Fprintln(w, "with client and server on the same few CPUs the rates are bounded by the machine, not by one server;")
-		fmt.Fprintln(w, "server cpu µs/req is the cost of one request to the server process (kernel time included).")
+		fmt.Fprintln(w, "server cpu µs/req is the cost of one request to the server process (kernel time included);")
+		fmt.Fprintln(w, "user µs/req is its user-space part, the work of the dht-rpc implementation itself.")
 	}
 
 	b, _ := json.Marshal(r.jsonReport(cfg))
@@ -135,6 +145,7 @@ type jsonTarget struct {
 	HWMKB             int64   `json:"hwm_kb"`
 	TableSize         int     `json:"table_size"`
 	ServerCPUUsPerReq pair    `json:"server_cpu_us_per_req"`
+	UserCPUUsPerReq   pair    `json:"user_cpu_us_per_req"`
 	ServerCPUPct      pair    `json:"server_cpu_pct"`
 	GeneratorCPUPct   pair    `json:"generator_cpu_pct"`
 	Resent            pair    `json:"resent"`
@@ -149,14 +160,16 @@ type jsonReport struct {
 	Go *jsonTarget `json:"go,omitempty"`
 	JS *jsonTarget `json:"js,omitempty"`
 	// Ratio is Go's rate over JS's; CPURatio is JS's server CPU per request over Go's.
-	Ratio    *pair   `json:"ratio,omitempty"`
-	CPURatio *pair   `json:"cpu_per_req_ratio,omitempty"`
-	CPUs     int     `json:"cpus"`
-	LoadAvg  string  `json:"loadavg"`
-	Clients  int     `json:"clients"`
-	Window   int     `json:"window"`
-	Duration float64 `json:"duration_s"`
-	Rounds   int     `json:"rounds"`
+	Ratio    *pair `json:"ratio,omitempty"`
+	CPURatio *pair `json:"cpu_per_req_ratio,omitempty"`
+	// UserRatio is JS's user-space CPU per request over Go's.
+	UserRatio *pair   `json:"user_cpu_per_req_ratio,omitempty"`
+	CPUs      int     `json:"cpus"`
+	LoadAvg   string  `json:"loadavg"`
+	Clients   int     `json:"clients"`
+	Window    int     `json:"window"`
+	Duration  float64 `json:"duration_s"`
+	Rounds    int     `json:"rounds"`
 }
 
 func (r *report) jsonReport(cfg config) jsonReport {
@@ -164,7 +177,7 @@ func (r *report) jsonReport(cfg config) jsonReport {
 		CPUs: r.cpus, LoadAvg: r.loadavg, Clients: cfg.clients, Window: cfg.window,
 		Duration: cfg.duration.Seconds(), Rounds: cfg.rounds,
 	}
-	out.Ratio, out.CPURatio = r.ratio()
+	out.Ratio, out.CPURatio, out.UserRatio = r.ratio()
 	for _, target := range cfg.targets {
 		s := r.summary(target)
 		rounds := r.results[target]
@@ -173,6 +186,7 @@ func (r *report) jsonReport(cfg config) jsonReport {
 			PingRPS: math.Round(p.rate()), FindNodeRPS: math.Round(f.rate()),
 			RSSKB: s.rssKB, HWMKB: s.hwmKB, TableSize: rounds[len(rounds)-1].table,
 			ServerCPUUsPerReq: pair{round2(cpuPerRequest(p)), round2(cpuPerRequest(f))},
+			UserCPUUsPerReq:   pair{round2(userPerRequest(p)), round2(userPerRequest(f))},
 			ServerCPUPct:      pair{round2(p.serverCPU), round2(f.serverCPU)},
 			GeneratorCPUPct:   pair{round2(p.clientCPU), round2(f.clientCPU)},
 			Resent:            pair{float64(p.resent), float64(f.resent)},
@@ -187,11 +201,12 @@ func (r *report) jsonReport(cfg config) jsonReport {
 	return out
 }
 
-// ratio returns Go's rate over JS's and JS's server CPU per request over Go's, when both ran.
-func (r *report) ratio() (rate, cpu *pair) {
+// ratio returns Go's rate over JS's, and JS's server CPU (all, and user space only) per
+// request over Go's, when both ran.
+func (r *report) ratio() (rate, cpu, usr *pair) {
 	g, j := r.summary("go"), r.summary("js")
 	if g == nil || j == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	q := func(a, b float64) float64 {
 		if b == 0 {
@@ -207,7 +222,11 @@ func (r *report) ratio() (rate, cpu *pair) {
 		Ping:     q(cpuPerRequest(j.load[rpc.CmdPing]), cpuPerRequest(g.load[rpc.CmdPing])),
 		FindNode: q(cpuPerRequest(j.load[rpc.CmdFindNode]), cpuPerRequest(g.load[rpc.CmdFindNode])),
 	}
-	return rate, cpu
+	usr = &pair{
+		Ping:     q(userPerRequest(j.load[rpc.CmdPing]), userPerRequest(g.load[rpc.CmdPing])),
+		FindNode: q(userPerRequest(j.load[rpc.CmdFindNode]), userPerRequest(g.load[rpc.CmdFindNode])),
+	}
+	return rate, cpu, usr
 }
 
 func round2(x float64) float64 { return math.Round(100*x) / 100 }
