@@ -129,9 +129,16 @@ func StartNode(t testing.TB, bootstrap []netip.AddrPort, opts NodeOptions) *Node
 
 func start(t testing.TB, name string, args ...string) *Node {
 	t.Helper()
+	return startScript(t, "dhtrpc.js", name, args...)
+}
+
+// startScript runs `node script args...` in [Dir] (script is a driver there,
+// such as dhtrpc.js or hyperdht.js) and returns once it reported "listening".
+func startScript(t testing.TB, script, name string, args ...string) *Node {
+	t.Helper()
 	nodeBin := Require(t)
 
-	cmd := exec.Command(nodeBin, append([]string{filepath.Join(Dir(), "dhtrpc.js")}, args...)...)
+	cmd := exec.Command(nodeBin, append([]string{filepath.Join(Dir(), script)}, args...)...)
 	cmd.Dir = Dir()
 	stderr := &tailBuffer{max: stderrKeep}
 	cmd.Stderr = stderr
