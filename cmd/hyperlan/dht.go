@@ -23,26 +23,46 @@ func dhtCommand() *command {
 			{name: "bootstrap", summary: "run a bootstrap node", usage: dhtBootstrapUsage, run: runDHTBootstrap},
 			{name: "node", summary: "join a DHT and serve it", usage: dhtNodeUsage, run: runDHTNode},
 			{name: "find-node", summary: "look up the nodes closest to an id", usage: dhtFindNodeUsage, run: runDHTFindNode},
+			{name: "keygen", summary: "make a key pair for announce and mutable-put", usage: dhtKeygenUsage, run: runDHTKeygen},
+			{name: "announce", summary: "announce a key on a topic until stopped", usage: dhtAnnounceUsage, run: runDHTAnnounce},
+			{name: "unannounce", summary: "withdraw a key's announcement on a topic", usage: dhtUnannounceUsage, run: runDHTUnannounce},
+			{name: "lookup", summary: "list the keys announced on a topic", usage: dhtLookupUsage, run: runDHTLookup},
+			{name: "immutable-put", summary: "store a value under its hash", usage: dhtImmutablePutUsage, run: runDHTImmutablePut},
+			{name: "immutable-get", summary: "fetch a value by its hash", usage: dhtImmutableGetUsage, run: runDHTImmutableGet},
+			{name: "mutable-put", summary: "store a signed value under a public key", usage: dhtMutablePutUsage, run: runDHTMutablePut},
+			{name: "mutable-get", summary: "fetch the signed value of a public key", usage: dhtMutableGetUsage, run: runDHTMutableGet},
 		},
 	}
 }
 
 const dhtUsage = `Usage: hyperlan dht <command> [flags]
 
-Run and query nodes of the HyperDHT routing layer (dht-rpc, IPv4 over UDP). A DHT is
-joined through one or more bootstrap nodes; each node answers FIND_NODE queries for the
-nodes it knows closest (by XOR distance) to a 32-byte id.
+Run and query HyperDHT nodes (IPv4 over UDP). A DHT is joined through one or more
+bootstrap nodes; each persistent node answers FIND_NODE queries for the nodes it knows
+closest (by XOR distance) to a 32-byte id, and keeps records for others: keys announced
+on topics, and values stored under their hash or signed under a public key.
 
 Commands:
-  bootstrap   run a bootstrap node at a public IPv4 address
-  node        join a DHT through bootstrap nodes and serve it
-  find-node   look up the nodes closest to a 32-byte id
+  bootstrap       run a bootstrap node at a public IPv4 address
+  node            join a DHT through bootstrap nodes and serve it
+  find-node       look up the nodes closest to a 32-byte id
+  keygen          make a key pair (a key file) for announce and mutable-put
+  announce        announce a key on a topic until stopped
+  unannounce      withdraw a key's announcement on a topic
+  lookup          list the keys announced on a topic
+  immutable-put   store a value under its BLAKE2b-256 hash
+  immutable-get   fetch a value by its hash
+  mutable-put     store a value signed by a key pair, with a sequence number
+  mutable-get     fetch the signed value of a public key
 
-Every command prints JSON lines on stdout and takes --help.
+Every command prints JSON lines on stdout and takes --help. Keys, hashes and topics are
+written as 64 hex digits.
 
 Examples:
   hyperlan dht bootstrap --host 203.0.113.7
   hyperlan dht node --bootstrap 203.0.113.7:49737 --persistent
+  hyperlan dht keygen --out me.key
+  hyperlan dht mutable-put --bootstrap 203.0.113.7:49737 --key-file me.key --seq 1 hello
 `
 
 // defaultTimeout bounds the wait for a node to finish bootstrapping.

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/hyperlan/hyperlan/dht"
 	"github.com/hyperlan/hyperlan/dht/rpc"
 )
 
@@ -17,7 +18,8 @@ const defaultBootstrapPort = 49737
 const dhtBootstrapUsage = `Usage: hyperlan dht bootstrap --host IP [--port PORT] [--bind IP] [-v]
 
 Run a bootstrap node: a DHT node at a fixed public address that new nodes contact first
-to join. It is persistent from the first moment and has no bootstrap list of its own.
+to join. It is persistent from the first moment, keeps records for others like any
+persistent node, and has no bootstrap list of its own.
 Its id is derived from the public host and port, so --host must be the exact IPv4
 address other nodes reach it at.
 
@@ -74,11 +76,11 @@ func runDHTBootstrap(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 
-	node, err := startBootstrapper(*host, *bind, *port, rpc.Options{Logger: newLogger(c.stderr, *verbose)})
+	node, err := dht.Bootstrapper(*port, *host, dht.Options{Host: *bind, Logger: newLogger(c.stderr, *verbose)})
 	if err != nil {
-		return err
+		return listenError(err, *bind, *port)
 	}
-	defer node.Destroy()
+	defer node.Destroy(context.Background(), dht.DestroyOptions{})
 	if err := node.Ready(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped before it was ready: still a clean stop
@@ -87,13 +89,13 @@ func runDHTBootstrap(ctx context.Context, c *cli, args []string) error {
 	}
 	c.out.write(listeningLine{"listening", *host, node.LocalAddr().Port(), hexID(node.ID())})
 	<-ctx.Done()
-	node.Destroy()
+	node.Destroy(context.Background(), dht.DestroyOptions{})
 	c.out.write(eventLine{"close"})
 	return nil
 }
 
-// startBootstrapper starts an rpc bootstrap node that binds bind:port and announces
-// host:port; port 0 picks a free port, which the node then announces.
+// startBootstrapper starts a dht-rpc bootstrap node (the demo's; it keeps no records) that
+// binds bind:port and announces host:port; port 0 picks a free port, which it announces.
 func startBootstrapper(host, bind string, port int, opts rpc.Options) (*rpc.Node, error) {
 	opts.Host = bind
 	node, err := rpc.Bootstrapper(port, host, opts)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 
 	"github.com/hyperlan/hyperlan/dht/ktable"
@@ -111,18 +110,8 @@ func runDHTFindNode(ctx context.Context, c *cli, args []string) error {
 
 // parseTarget parses a 32-byte id written as 64 hex digits.
 func parseTarget(s string) (ktable.ID, error) {
-	var id ktable.ID
-	if len(s) != 2*len(id) {
-		return id, usageErrorf("TARGET %q: want 64 hex digits (a 32-byte id), got %d characters", s, len(s))
-	}
-	if _, err := hex.Decode(id[:], []byte(s)); err != nil {
-		var bad hex.InvalidByteError
-		if errors.As(err, &bad) {
-			return id, usageErrorf("TARGET %q: %q is not a hex digit", s, rune(bad))
-		}
-		return id, usageErrorf("TARGET %q: not hex: %v", s, err)
-	}
-	return id, nil
+	b, err := parseHex32("TARGET", "a 32-byte id", s)
+	return ktable.ID(b), err
 }
 
 type (

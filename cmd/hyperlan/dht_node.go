@@ -2,14 +2,20 @@ package main
 
 import (
 	"context"
+	"errors"
+	"net"
+	"strconv"
+	"sync"
 
+	"github.com/hyperlan/hyperlan/dht"
 	"github.com/hyperlan/hyperlan/dht/rpc"
 )
 
 const dhtNodeUsage = `Usage: hyperlan dht node --bootstrap HOST:PORT[,HOST:PORT...] [--host IP] [--port PORT]
                          [--persistent | --ephemeral] [--timeout D] [-v]
 
-Join a DHT through its bootstrap nodes and keep serving it. When the node has
+Join a DHT through its bootstrap nodes and keep serving it: answer FIND_NODE queries and,
+once persistent, keep announcements and values for others. When the node has
 bootstrapped it prints one JSON line,
 
   {"event":"ready","host":"198.51.100.4","port":49737,"id":"<64 hex digits>",
@@ -34,7 +40,8 @@ Flags:
   --bootstrap LIST  bootstrap nodes, comma-separated host:port or ip@hostname:port
                     (required; there is no public default yet)
   --host IP         local IPv4 address to listen on (default 0.0.0.0, every interface)
-  --port PORT       UDP port to listen on, which must be free (default 0: any free port)
+  --port PORT       UDP port to listen on, which must be free (default 0: 49737, else the
+                    first free one of 49738-49741, else any free port)
   --persistent      serve others from the start
   --ephemeral       never serve others
   --timeout D       give up if bootstrapping takes longer than D (default 30s)
@@ -88,40 +95,82 @@ func runDHTNode(ctx context.Context, c *cli, args []string) error {
 	}
 
 	pump := newEventPump()
-	node, err := rpc.New(rpc.Options{
+	opts := dht.Options{
 		Bootstrap: boot,
 		Host:      *host,
 		Port:      *port,
-		FixedPort: *port != 0,
 		Mode:      mode,
 		Logger:    newLogger(c.stderr, jf.verbose),
 		OnEvent:   pump.onEvent,
-	})
+	}
+	var probe *portProbe
+	if *port != 0 {
+		probe = &portProbe{want: net.JoinHostPort(*host, strconv.Itoa(*port))}
+		opts.ListenPacket = probe.listen
+	}
+	node, err := dht.New(opts)
 	if err != nil {
 		pump.stop()
 		return listenError(err, *host, *port)
 	}
-	pump.start(node, c.out)
+	if probe != nil && int(node.LocalAddr().Port()) != *port {
+		node.Destroy(context.Background(), dht.DestroyOptions{})
+		pump.stop()
+		return listenError(probe.failure(), *host, *port)
+	}
+	pump.start(node.RPC(), c.out)
 	defer func() {
-		node.Destroy()
+		node.Destroy(context.Background(), dht.DestroyOptions{})
 		pump.stop()
 	}()
 
-	if err := join(ctx, node, boot, jf.timeout); err != nil {
+	if err := join(ctx, node.RPC(), boot, jf.timeout); err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped while joining: a clean stop
 		}
 		return err
 	}
-	a := nodeAddr(node)
+	r := node.RPC()
+	a := nodeAddr(r)
 	id, hasID := node.ID()
 	c.out.write(readyLine{
 		Event: "ready", Host: a.Addr().String(), Port: a.Port(), ID: hexID(id, hasID),
-		Firewalled: node.Firewalled(), Ephemeral: node.Ephemeral(),
+		Firewalled: r.Firewalled(), Ephemeral: r.Ephemeral(),
 	})
 	<-ctx.Done()
-	node.Destroy()
+	node.Destroy(context.Background(), dht.DestroyOptions{})
 	pump.stop()
 	c.out.write(eventLine{"close"})
 	return nil
+}
+
+// portProbe opens the node's sockets and remembers why binding the --port address failed:
+// dht.New falls back to another port where the command promises --port or nothing.
+type portProbe struct {
+	want string // host:port of --host and --port
+
+	mu  sync.Mutex
+	err error // guarded by mu: the first failure to bind want
+}
+
+func (p *portProbe) listen(network, address string) (net.PacketConn, error) {
+	pc, err := net.ListenPacket(network, address)
+	if err != nil && address == p.want {
+		p.mu.Lock()
+		if p.err == nil {
+			p.err = err
+		}
+		p.mu.Unlock()
+	}
+	return pc, err
+}
+
+// failure returns why the --port address could not be bound.
+func (p *portProbe) failure() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err == nil {
+		return errors.New("the node bound another port") // not seen: dht.New always tries --port first
+	}
+	return p.err
 }

@@ -1,6 +1,6 @@
-// Command hyperlan is the hyperlan command-line tool: for now it runs HyperDHT (dht-rpc)
-// bootstrap nodes and nodes, looks nodes up, and runs an offline demo. Run "hyperlan help"
-// for the list of commands.
+// Command hyperlan is the hyperlan command-line tool: for now it runs HyperDHT bootstrap
+// nodes and nodes, looks nodes up, announces keys on topics and looks them up, stores and
+// fetches values, and runs an offline demo. Run "hyperlan help" for the list of commands.
 package main
 
 import (

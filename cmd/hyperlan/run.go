@@ -53,15 +53,24 @@ func commands() *command {
 const rootUsage = `Usage: hyperlan <command> [arguments]
 
 hyperlan joins machines into a private network over HyperDHT. This build carries the DHT
-layer: run a bootstrap node or a node, look nodes up, or watch a demo on 127.0.0.1.
+layer: run a bootstrap node or a node, look nodes up, announce keys and store values, or
+watch a demo on 127.0.0.1.
 
 Commands:
-  dht bootstrap   run a bootstrap node at a public IPv4 address
-  dht node        join a DHT through bootstrap nodes and serve it
-  dht find-node   look up the nodes closest to a 32-byte id
-  demo            run an offline DHT demo on 127.0.0.1
-  version         print the version
-  help            show help for a command
+  dht bootstrap       run a bootstrap node at a public IPv4 address
+  dht node            join a DHT through bootstrap nodes and serve it
+  dht find-node       look up the nodes closest to a 32-byte id
+  dht keygen          make a key pair (a key file) for announce and mutable-put
+  dht announce        announce a key on a topic until stopped
+  dht unannounce      withdraw a key's announcement on a topic
+  dht lookup          list the keys announced on a topic
+  dht immutable-put   store a value under its BLAKE2b-256 hash
+  dht immutable-get   fetch a value by its hash
+  dht mutable-put     store a value signed by a key pair, with a sequence number
+  dht mutable-get     fetch the signed value of a public key
+  demo                run an offline DHT demo on 127.0.0.1
+  version             print the version
+  help                show help for a command
 
 Run 'hyperlan help <command>' or 'hyperlan <command> --help' for details.
 
@@ -248,6 +257,14 @@ func flagError(err error) string {
 		rest := msg[i+len(" for flag -"):]
 		if name, why, ok := strings.Cut(rest, ": "); ok {
 			return fmt.Sprintf("%s: %s: %s", dashes(name), msg[:i], why)
+		}
+	}
+	// invalid boolean value "x" for -latest: parse error
+	if rest, ok := strings.CutPrefix(msg, "invalid boolean value "); ok {
+		if i := strings.Index(rest, " for -"); i >= 0 {
+			if name, why, ok := strings.Cut(rest[i+len(" for -"):], ": "); ok {
+				return fmt.Sprintf("%s: invalid value %s: %s", dashes(name), rest[:i], why)
+			}
 		}
 	}
 	return msg

@@ -2,6 +2,8 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"slices"
@@ -22,13 +24,27 @@ func TestMain(m *testing.M) {
 //	exitcode N prog [args...]
 //
 // which runs prog like exec and requires exit status N, leaving its output to the stdout
-// and stderr commands.
+// and stderr commands, and
+//
+//	perm FILE MODE
+//
+// which requires FILE's permission bits to be MODE (octal, e.g. 0600). The condition
+// [root] holds when the test runs as root (which reads files of any mode).
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
-		Cmds:                map[string]func(ts *testscript.TestScript, neg bool, args []string){"exitcode": cmdExitCode},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"exitcode": cmdExitCode,
+			"perm":     cmdPerm,
+		},
+		Condition: func(cond string) (bool, error) {
+			if cond == "root" {
+				return os.Geteuid() == 0, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
 		Setup: func(env *testscript.Env) error {
 			// Under -race a successful exit otherwise sleeps 1 s in the race runtime.
 			env.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
@@ -55,6 +71,21 @@ func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if got != want {
 		ts.Fatalf("exit status %d, want %d", got, want)
+	}
+}
+
+func cmdPerm(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: perm FILE MODE")
+	}
+	want, err := strconv.ParseUint(args[1], 8, 32)
+	if err != nil {
+		ts.Fatalf("perm: bad mode %q", args[1])
+	}
+	fi, err := os.Stat(ts.MkAbs(args[0]))
+	ts.Check(err)
+	if got := fi.Mode().Perm(); got != fs.FileMode(want) {
+		ts.Fatalf("%s: mode %04o, want %04o", args[0], got, want)
 	}
 }
 
@@ -94,11 +125,15 @@ func TestFlagError(t *testing.T) {
 		{"unknown short", "-x", "unknown flag -x"},
 		{"missing value", "--timeout", "--timeout needs a value"},
 		{"bad value", "--timeout=soon", `--timeout: invalid value "soon": parse error`},
+		{"bad bool", "--latest=maybe", `--latest: invalid value "maybe": parse error`},
+		{"bad short bool", "-b=maybe", `-b: invalid value "maybe": parse error`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fs := newFlagSet("test")
 			fs.Duration("timeout", 0, "")
+			fs.Bool("latest", false, "")
+			fs.Bool("b", false, "")
 			_, err := parseFlags(fs, []string{tt.args})
 			var ce *cliError
 			if !errors.As(err, &ce) || ce.code != exitUsage {

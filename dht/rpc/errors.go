@@ -30,9 +30,14 @@ var (
 // completes [Node.Request]; [Response.Err] turns its code into an *Error.
 type Error struct {
 	Code uint64
+	// Name, when set, describes an application code (e.g. "seq too low").
+	Name string
 }
 
 func (e *Error) Error() string {
+	if e.Name != "" {
+		return fmt.Sprintf("rpc: remote error %d: %s", e.Code, e.Name)
+	}
 	switch e.Code {
 	case CodeUnknownCommand:
 		return "rpc: remote error 1: unknown command"

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+
+	"github.com/hyperlan/hyperlan/dht"
+)
+
+const dhtKeygenUsage = `Usage: hyperlan dht keygen [--seed HEX] [--out FILE [--force]]
+
+Make an Ed25519 key pair for announce, unannounce and mutable-put. The key pair derives
+from a 32-byte seed as the reference's keyPair(seed) does; the seed is random unless
+--seed gives it. keygen does not touch the network.
+
+With --out it writes the seed to a new key file and prints
+
+  {"publicKey":"<64 hex digits>","keyFile":"me.key"}
+
+Without --out it prints the seed too (the only time it is ever printed), and nothing
+keeps it:
+
+  {"publicKey":"<64 hex digits>","seed":"<64 hex digits>"}
+
+Key file format: the seed as 64 lower-case hex digits and a newline, nothing else.
+keygen creates the file with mode 0600 and never replaces one without --force. Whoever
+reads the seed can sign as the key pair: keep it secret. The commands that read a key
+file warn (one hint line on stderr) when other users may read it.
+
+Flags:
+  --seed HEX   the seed, 64 hex digits (default: 32 random bytes)
+  --out FILE   write the seed to the new key file FILE instead of printing it
+  --force      replace FILE if it exists (the key pair it held is lost)
+
+Exit status: 0 on success; 1 if FILE exists (without --force) or cannot be written;
+2 for bad flags.
+
+Examples:
+  hyperlan dht keygen --out me.key
+
+  # The same key pair again, from a seed kept elsewhere:
+  hyperlan dht keygen --seed "$SEED" --out me.key
+`
+
+func runDHTKeygen(ctx context.Context, c *cli, args []string) error {
+	fs := newFlagSet("dht keygen")
+	seedHex := fs.String("seed", "", "")
+	out := fs.String("out", "", "")
+	force := fs.Bool("force", false, "")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErrorf("unexpected argument %q", pos[0])
+	}
+	if *force && *out == "" {
+		return usageErrorf("--force needs --out")
+	}
+	var seed []byte // nil: random
+	if *seedHex != "" {
+		s, err := parseHex32("--seed", "a 32-byte seed", *seedHex)
+		if err != nil {
+			return err
+		}
+		seed = s[:]
+	}
+	kp, err := dht.NewKeyPair(seed)
+	if err != nil {
+		return failf("%v", err)
+	}
+	if *out == "" {
+		c.out.write(keygenLine{PublicKey: kp.String(), Seed: hex32([32]byte(kp.Seed()))})
+		return nil
+	}
+	if err := writeKeyFile(*out, kp, *force); err != nil {
+		return err
+	}
+	c.out.write(keygenLine{PublicKey: kp.String(), KeyFile: *out})
+	return nil
+}
+
+type keygenLine struct {
+	PublicKey string `json:"publicKey"`
+	Seed      string `json:"seed,omitempty"`    // only without --out
+	KeyFile   string `json:"keyFile,omitempty"` // only with --out
+}

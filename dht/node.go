@@ -1,0 +1,178 @@
+package dht
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/hyperlan/hyperlan/dht/ktable"
+	"github.com/hyperlan/hyperlan/dht/records"
+	"github.com/hyperlan/hyperlan/dht/rpc"
+)
+
+// DefaultPort is the port a HyperDHT node prefers for its server socket.
+const DefaultPort = 49737
+
+// DefaultBootstrap lists the public HyperDHT bootstrap nodes (the reference's BOOTSTRAP_NODES):
+// a suggested IP that is pinged first, and a host name resolved if it does not answer.
+var DefaultBootstrap = []rpc.BootstrapNode{
+	{Suggested: netip.MustParseAddr("88.99.3.86"), Host: "node1.hyperdht.org", Port: 49737},
+	{Suggested: netip.MustParseAddr("142.93.90.113"), Host: "node2.hyperdht.org", Port: 49737},
+	{Suggested: netip.MustParseAddr("138.68.147.8"), Host: "node3.hyperdht.org", Port: 49737},
+}
+
+// Options configure a [Node]. The zero value of each field means the reference's default.
+type Options struct {
+	// Bootstrap nodes to join through. nil means [DefaultBootstrap], the public network; an
+	// empty non-nil slice means none (a first node of a private network).
+	Bootstrap []rpc.BootstrapNode
+	// Nodes are added to the routing table without contacting them.
+	Nodes []netip.AddrPort
+	// Host is the address to bind; default 0.0.0.0.
+	Host string
+	// Port is the preferred server port; 0 means 49737 (then 49738..49741, then any).
+	Port int
+	// FixedPort makes New fail when Port (or 49737) cannot be bound, instead of falling back.
+	FixedPort bool
+	// Mode: adaptive (default), ephemeral or persistent.
+	Mode rpc.Mode
+	// KeyPair is the node's default key pair; zero means a random one.
+	KeyPair KeyPair
+	// MaxSize and MaxAge bound the record stores a persistent node keeps for others
+	// (defaults 65536 entries and 20 minutes; mutable and immutable values 48 hours).
+	MaxSize int
+	MaxAge  time.Duration
+	// ListenPacket opens the UDP sockets; nil means net.ListenPacket.
+	ListenPacket func(network, address string) (net.PacketConn, error)
+	// Logger receives lifecycle logs; nil discards them.
+	Logger *slog.Logger
+	// OnEvent receives the routing layer's events (see [rpc.Event]), in order.
+	OnEvent func(rpc.Event)
+}
+
+// Node is a HyperDHT node: a dht-rpc node with the HyperDHT commands. Once persistent it
+// stores announcements and values for others. It is safe for concurrent use.
+type Node struct {
+	rpc            *rpc.Node
+	defaultKeyPair KeyPair
+	opts           Options
+
+	mu    sync.Mutex
+	store *records.Store // guarded by mu; created on the first storage request while persistent
+}
+
+// blocked are the reference's filterNode entries: stray testnet nodes kept out of tables.
+func blocked(a netip.AddrPort) bool {
+	host, port := a.Addr().String(), a.Port()
+	return (port == 49738 && (host == "134.209.28.98" || host == "167.99.142.185")) ||
+		(port == 9400 && host == "35.233.47.252") || host == "150.136.142.116"
+}
+
+// New starts a HyperDHT node; it joins in the background ([Node.Ready] waits).
+func New(opts Options) (*Node, error) {
+	return newNode(opts, func(ro rpc.Options) (*rpc.Node, error) { return rpc.New(ro) })
+}
+
+// Bootstrapper starts a bootstrap node reachable at the public IPv4 host:port (see
+// [rpc.Bootstrapper]); opts.Host is the bind address.
+func Bootstrapper(port int, host string, opts Options) (*Node, error) {
+	return newNode(opts, func(ro rpc.Options) (*rpc.Node, error) { return rpc.Bootstrapper(port, host, ro) })
+}
+
+func newNode(opts Options, start func(rpc.Options) (*rpc.Node, error)) (*Node, error) {
+	n := &Node{opts: opts, defaultKeyPair: opts.KeyPair}
+	if n.defaultKeyPair.SecretKey == nil {
+		kp, err := NewKeyPair(nil)
+		if err != nil {
+			return nil, err
+		}
+		n.defaultKeyPair = kp
+	}
+	ro := rpc.Options{
+		Bootstrap:    opts.Bootstrap,
+		Nodes:        opts.Nodes,
+		Host:         opts.Host,
+		Port:         opts.Port,
+		FixedPort:    opts.FixedPort,
+		Mode:         opts.Mode,
+		ListenPacket: opts.ListenPacket,
+		Logger:       opts.Logger,
+		FilterNode:   func(a netip.AddrPort) bool { return !blocked(a) },
+		OnEvent:      opts.OnEvent,
+	}
+	if ro.Bootstrap == nil {
+		ro.Bootstrap = DefaultBootstrap
+	}
+	if ro.Port == 0 {
+		ro.Port = DefaultPort
+	}
+	r, err := start(ro)
+	if err != nil {
+		return nil, err
+	}
+	n.rpc = r
+	for _, cmd := range []uint64{records.CmdFindPeer, records.CmdLookup, records.CmdAnnounce, records.CmdUnannounce,
+		records.CmdMutablePut, records.CmdMutableGet, records.CmdImmutablePut, records.CmdImmutableGet} {
+		r.Handle(cmd, n.serveStorage)
+	}
+	return n, nil
+}
+
+// serveStorage answers the storage commands once the node is persistent (the stores are
+// created then); before that it answers UNKNOWN_COMMAND, as the reference does.
+func (n *Node) serveStorage(req *rpc.Request) {
+	id, persistent := n.rpc.ID()
+	if !persistent {
+		req.Error(rpc.CodeUnknownCommand)
+		return
+	}
+	n.mu.Lock()
+	if n.store == nil {
+		n.store = records.NewStore(records.StoreOptions{MaxSize: n.opts.MaxSize, MaxAge: n.opts.MaxAge})
+	}
+	store := n.store
+	n.mu.Unlock()
+	store.Serve(req, id)
+}
+
+// RPC returns the routing layer, for lower-level use (pings, raw requests, statistics).
+func (n *Node) RPC() *rpc.Node { return n.rpc }
+
+// DefaultKeyPair returns the node's default key pair.
+func (n *Node) DefaultKeyPair() KeyPair { return n.defaultKeyPair }
+
+// Ready blocks until the node has joined the network (or ctx ends, or the node is destroyed).
+func (n *Node) Ready(ctx context.Context) error { return n.rpc.Ready(ctx) }
+
+// ID returns the node id; it exists only while the node is persistent.
+func (n *Node) ID() (ktable.ID, bool) { return n.rpc.ID() }
+
+// LocalAddr returns the server socket's local address.
+func (n *Node) LocalAddr() netip.AddrPort { return n.rpc.LocalAddr() }
+
+// DestroyOptions tune [Node.Destroy].
+type DestroyOptions struct {
+	// Force skips the graceful part (closing servers, which unannounces them).
+	Force bool
+}
+
+// Destroy stops the node. Without Force it first closes its servers, bounded by ctx. It is
+// idempotent; blocking calls return net.ErrClosed afterwards.
+func (n *Node) Destroy(ctx context.Context, opts DestroyOptions) error {
+	return n.rpc.Destroy()
+}
+
+// StoreStats reports the sizes of the record stores this node keeps for others (zero while
+// it is not persistent).
+func (n *Node) StoreStats() records.StoreStats {
+	n.mu.Lock()
+	store := n.store
+	n.mu.Unlock()
+	if store == nil {
+		return records.StoreStats{}
+	}
+	return store.Stats()
+}
