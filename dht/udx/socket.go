@@ -1,0 +1,306 @@
+package udx
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Instance is one UDX instance: the stream table shared by all its sockets, as in libudx,
+// where a packet for stream X is found whichever of the instance's sockets it arrives on.
+// It is safe for concurrent use.
+type Instance struct {
+	mu      sync.RWMutex
+	streams map[StreamID]streamHandler // guarded by mu
+}
+
+// streamHandler is what the stream table holds: the receive side of a stream.
+type streamHandler interface {
+	// onPacket handles a UDX packet for this stream, arrived on s from addr. b is only valid
+	// for the duration of the call.
+	onPacket(s *Socket, h Header, b []byte, from netip.AddrPort)
+}
+
+// NewInstance returns an instance with an empty stream table.
+func NewInstance() *Instance {
+	return &Instance{streams: make(map[StreamID]streamHandler)}
+}
+
+// register adds a stream to the table; it reports false if the id is taken.
+func (u *Instance) register(id StreamID, h streamHandler) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if _, taken := u.streams[id]; taken {
+		return false
+	}
+	u.streams[id] = h
+	return true
+}
+
+// unregister removes the stream id from the table if it still maps to h.
+func (u *Instance) unregister(id StreamID, h streamHandler) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.streams[id] == h {
+		delete(u.streams, id)
+	}
+}
+
+func (u *Instance) lookup(id StreamID) streamHandler {
+	u.mu.RLock()
+	defer u.mu.RUnlock()
+	return u.streams[id]
+}
+
+// plainQueueLen bounds the datagrams that wait for ReadFrom; more are dropped, as a kernel
+// drops UDP on a full buffer.
+const plainQueueLen = 512
+
+// Socket is one UDP socket of an [Instance]. UDX packets for known streams go to their
+// stream; every other datagram (dht-rpc messages, holepunch probes, packets for unknown
+// streams) is returned by ReadFrom, so a Socket is a [net.PacketConn] that the DHT's RPC layer
+// can run on while streams share the port (libudx's socket 'message' event, udx.md §1.6).
+//
+// Plain datagrams are copied once into a bounded queue; when nobody reads fast enough the
+// newest are dropped, as a kernel drops UDP on a full buffer. WriteTo sends directly. Close
+// closes the UDP socket and waits for the read goroutine; ReadFrom then returns net.ErrClosed.
+type Socket struct {
+	u     *Instance
+	pc    net.PacketConn
+	fast  addrPortConn
+	local netip.AddrPort
+
+	plain     chan datagram
+	done      chan struct{} // closed by Close or when the UDP socket fails for good
+	closeOnce sync.Once
+	wg        sync.WaitGroup
+	dropped   atomic.Uint64
+
+	mu       sync.Mutex
+	deadline time.Time     // guarded by mu; read deadline
+	moved    chan struct{} // signalled when the deadline changes
+}
+
+type datagram struct {
+	b    []byte
+	from netip.AddrPort
+}
+
+// addrPortConn is implemented by *net.UDPConn (and test networks): the allocation-free path.
+type addrPortConn interface {
+	ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error)
+	WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error)
+}
+
+// Listen makes pc a socket of the instance and starts reading it. The Socket owns pc.
+func (u *Instance) Listen(pc net.PacketConn) *Socket {
+	s := &Socket{
+		u: u, pc: pc, plain: make(chan datagram, plainQueueLen),
+		done: make(chan struct{}), moved: make(chan struct{}, 1),
+	}
+	s.fast, _ = pc.(addrPortConn)
+	if ua, ok := pc.LocalAddr().(*net.UDPAddr); ok {
+		ap := ua.AddrPort()
+		s.local = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	s.wg.Add(1)
+	go s.readLoop()
+	return s
+}
+
+// ListenPacket binds a UDP socket with net.ListenPacket and makes it a socket of the
+// instance; it has the signature the RPC layer's Options.ListenPacket expects.
+func (u *Instance) ListenPacket(network, address string) (net.PacketConn, error) {
+	pc, err := net.ListenPacket(network, address)
+	if err != nil {
+		return nil, err
+	}
+	return u.Listen(pc), nil
+}
+
+func (s *Socket) readLoop() {
+	defer s.wg.Done()
+	buf := make([]byte, MaxDatagram)
+	for {
+		n, from, err := s.read(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				s.shutdown()
+				return
+			}
+			continue // transient (ICMP errors, timeouts): libudx only logs them
+		}
+		b := buf[:n]
+		if IsUDX(b) {
+			if id, ok := PeekID(b); ok {
+				if st := s.u.lookup(id); st != nil {
+					if h, err := ParseHeader(b); err == nil {
+						st.onPacket(s, h, b, from)
+						continue
+					}
+				}
+			}
+		}
+		select {
+		case s.plain <- datagram{b: append([]byte(nil), b...), from: from}:
+		default:
+			s.dropped.Add(1)
+		}
+	}
+}
+
+func (s *Socket) read(b []byte) (int, netip.AddrPort, error) {
+	if s.fast != nil {
+		n, from, err := s.fast.ReadFromUDPAddrPort(b)
+		return n, netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), err
+	}
+	n, addr, err := s.pc.ReadFrom(b)
+	if err != nil {
+		return 0, netip.AddrPort{}, err
+	}
+	ua, _ := addr.(*net.UDPAddr)
+	if ua == nil {
+		return 0, netip.AddrPort{}, nil
+	}
+	ap := ua.AddrPort()
+	return n, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
+}
+
+func (s *Socket) shutdown() {
+	s.closeOnce.Do(func() { close(s.done) })
+}
+
+func (s *Socket) opError(op string, err error) error {
+	return &net.OpError{Op: op, Net: "udp", Addr: s.LocalAddr(), Err: err}
+}
+
+// ReadFromUDPAddrPort returns the next plain (non-stream) datagram. A datagram longer than b
+// is truncated.
+func (s *Socket) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
+	for {
+		s.mu.Lock()
+		deadline := s.deadline
+		s.mu.Unlock()
+		var timer *time.Timer
+		var expired <-chan time.Time
+		if !deadline.IsZero() {
+			d := time.Until(deadline)
+			if d <= 0 {
+				return 0, netip.AddrPort{}, s.opError("read", os.ErrDeadlineExceeded)
+			}
+			timer = time.NewTimer(d)
+			expired = timer.C
+		}
+		n, from, again, err := s.wait(b, expired)
+		if timer != nil {
+			timer.Stop()
+		}
+		if !again {
+			return n, from, err
+		}
+	}
+}
+
+// wait blocks for one plain datagram, the close, the deadline or a deadline change (again).
+func (s *Socket) wait(b []byte, expired <-chan time.Time) (n int, from netip.AddrPort, again bool, err error) {
+	select {
+	case d := <-s.plain:
+		return copy(b, d.b), d.from, false, nil
+	case <-s.done:
+		select { // deliver what was queued before the close
+		case d := <-s.plain:
+			return copy(b, d.b), d.from, false, nil
+		default:
+		}
+		return 0, netip.AddrPort{}, false, s.opError("read", net.ErrClosed)
+	case <-expired:
+		return 0, netip.AddrPort{}, true, nil
+	case <-s.moved:
+		return 0, netip.AddrPort{}, true, nil
+	}
+}
+
+// ReadFrom implements net.PacketConn for plain datagrams.
+func (s *Socket) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, from, err := s.ReadFromUDPAddrPort(b)
+	if err != nil {
+		return n, nil, err
+	}
+	return n, net.UDPAddrFromAddrPort(from), nil
+}
+
+// WriteToUDPAddrPort sends one datagram.
+func (s *Socket) WriteToUDPAddrPort(b []byte, to netip.AddrPort) (int, error) {
+	if s.fast != nil {
+		return s.fast.WriteToUDPAddrPort(b, to)
+	}
+	return s.pc.WriteTo(b, net.UDPAddrFromAddrPort(to))
+}
+
+// WriteTo implements net.PacketConn.
+func (s *Socket) WriteTo(b []byte, addr net.Addr) (int, error) {
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok {
+		return 0, s.opError("write", errors.New("udx: not a UDP address"))
+	}
+	return s.WriteToUDPAddrPort(b, ua.AddrPort())
+}
+
+// Close closes the UDP socket and waits for the read goroutine. It is idempotent.
+func (s *Socket) Close() error {
+	s.shutdown()
+	err := s.pc.Close()
+	s.wg.Wait()
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	return err
+}
+
+// LocalAddr returns the socket's local address.
+func (s *Socket) LocalAddr() net.Addr { return s.pc.LocalAddr() }
+
+// LocalAddrPort returns the socket's local address as a netip.AddrPort.
+func (s *Socket) LocalAddrPort() netip.AddrPort { return s.local }
+
+// SetDeadline sets the read deadline (writes never block).
+func (s *Socket) SetDeadline(t time.Time) error { return s.SetReadDeadline(t) }
+
+// SetReadDeadline sets the deadline for ReadFrom; a blocked ReadFrom sees the change.
+func (s *Socket) SetReadDeadline(t time.Time) error {
+	s.mu.Lock()
+	s.deadline = t
+	s.mu.Unlock()
+	select {
+	case s.moved <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// SetWriteDeadline is accepted and ignored: UDP writes do not block.
+func (s *Socket) SetWriteDeadline(time.Time) error { return nil }
+
+// SetReadBuffer sets the underlying socket's receive buffer when it supports it (the RPC
+// layer sets libudx's sizes through it).
+func (s *Socket) SetReadBuffer(n int) error {
+	if b, ok := s.pc.(interface{ SetReadBuffer(int) error }); ok {
+		return b.SetReadBuffer(n)
+	}
+	return nil
+}
+
+// SetWriteBuffer sets the underlying socket's send buffer when it supports it.
+func (s *Socket) SetWriteBuffer(n int) error {
+	if b, ok := s.pc.(interface{ SetWriteBuffer(int) error }); ok {
+		return b.SetWriteBuffer(n)
+	}
+	return nil
+}
+
+// Dropped counts plain datagrams dropped because nobody read them fast enough.
+func (s *Socket) Dropped() uint64 { return s.dropped.Load() }
