@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"sync/atomic"
 	"time"
+
+	"github.com/hyperlan/hyperlan/dht/ktable"
 )
 
 // bootstrap joins the network (dht-rpc index.js _bootstrap): a background FIND_NODE for the
@@ -30,7 +32,12 @@ func (n *Node) bootstrap() {
 		}
 		first = false
 		val := binary.LittleEndian.AppendUint16(nil, n.server.port)
-		n.startAsync(m.From, nil, Outgoing{Command: CmdPingNAT, Internal: true, Value: val}, nil,
+		var toID *ktable.ID // a timeout removes the responder from the table, as in the reference
+		if m.HasID {
+			id := ktable.ID(m.ID)
+			toID = &id
+		}
+		n.startAsync(m.From, toID, Outgoing{Command: CmdPingNAT, Internal: true, Value: val}, nil,
 			func(_ *Response, err error) {
 				if err == nil {
 					testNAT.Store(true)

@@ -157,6 +157,7 @@ func (n *Node) noteServerDatagram(host netip.Addr) {
 }
 
 func (n *Node) onRequest(s *socket, m *Message, from netip.AddrPort, out []byte) []byte {
+	learn := m.HasID && n.filterAllows(from)
 	n.mu.Lock()
 	if n.destroyed {
 		n.mu.Unlock()
@@ -175,7 +176,7 @@ func (n *Node) onRequest(s *socket, m *Message, from netip.AddrPort, out []byte)
 		return out
 	}
 	external := s != n.expectedSocketLocked()
-	if m.HasID {
+	if learn {
 		n.addNodeFromNetworkLocked(!external, from, ktable.ID(m.ID), true, m.To)
 	}
 	if !m.Internal {
@@ -228,10 +229,12 @@ func (n *Node) onRequest(s *socket, m *Message, from netip.AddrPort, out []byte)
 			return out
 		}
 		delay := time.Duration(binary.LittleEndian.Uint32(m.Value)) * time.Millisecond
-		n.mu.Unlock()
-		if delay > n.opts.MaxPingDelay {
+		if delay > n.opts.MaxPingDelay || n.delayedPings >= maxDelayedPings {
+			n.mu.Unlock()
 			return out
 		}
+		n.delayedPings++
+		n.mu.Unlock()
 		n.delayedReply(s, m.TID, from, delay)
 		return out
 	default:
@@ -253,7 +256,13 @@ func (n *Node) onRequest(s *socket, m *Message, from netip.AddrPort, out []byte)
 	return out
 }
 
-// delayedReply answers a DELAYED_PING after delay unless the node is destroyed first.
+// maxDelayedPings bounds the DELAYED_PING replies waiting at once. The reference keeps no
+// bound; here each waits on a goroutine, which a remote peer must not be able to multiply
+// without limit. Requests over the bound get no reply, like a delay over MaxPingDelay.
+const maxDelayedPings = 1024
+
+// delayedReply answers a DELAYED_PING after delay unless the node is destroyed first. The
+// caller has counted it in n.delayedPings.
 func (n *Node) delayedReply(s *socket, tid uint16, to netip.AddrPort, delay time.Duration) {
 	n.wg.Add(1)
 	go func() {
@@ -266,6 +275,7 @@ func (n *Node) delayedReply(s *socket, tid uint16, to netip.AddrPort, delay time
 			return
 		}
 		n.mu.Lock()
+		n.delayedPings--
 		if n.destroyed {
 			n.mu.Unlock()
 			return
@@ -303,6 +313,7 @@ func (n *Node) onDownHintLocked(addr []byte) {
 }
 
 func (n *Node) onResponse(s *socket, m *Message, from netip.AddrPort) {
+	learn := n.filterAllows(from)
 	n.mu.Lock()
 	r := n.inflight[m.TID]
 	if r == nil || n.destroyed {
@@ -317,7 +328,9 @@ func (n *Node) onResponse(s *socket, m *Message, from netip.AddrPort) {
 	n.stats.Requests.Active--
 	n.stats.Requests.Responses++
 	external := s != n.expectedSocketLocked()
-	n.addNodeFromNetworkLocked(!external, from, ktable.ID(m.ID), m.HasID, m.To)
+	if learn {
+		n.addNodeFromNetworkLocked(!external, from, ktable.ID(m.ID), m.HasID, m.To)
+	}
 	hasID := m.HasID
 	n.mu.Unlock()
 

@@ -13,12 +13,13 @@ import (
 // that really arrived on the server socket (one if fewer than five nodes were asked), answers
 // that see us at another host than the main sampler, or a public port that differs from the
 // server socket's local port. probe collects the addresses the answers report
-// (dht-rpc index.js _checkIfFirewalled).
+// (dht-rpc index.js _checkIfFirewalled). The PING_NATs carry the asked nodes' ids, so a
+// timeout removes a node from the table, as the reference's do.
 func (n *Node) checkFirewalled(probe *natSampler) bool {
 	n.mu.Lock()
-	var nodes []netip.AddrPort
+	var nodes []qnode
 	for p := n.nodes.latest; p != nil && len(nodes) < 5; p = p.prev {
-		nodes = append(nodes, p.addr)
+		nodes = append(nodes, qnode{p.id, p.addr})
 	}
 	n.mu.Unlock()
 	if len(nodes) < 5 {
@@ -26,7 +27,9 @@ func (n *Node) checkFirewalled(probe *natSampler) bool {
 		if err != nil {
 			return true
 		}
-		nodes = append(nodes, boot...)
+		for _, a := range boot {
+			nodes = append(nodes, qnode{NodeID(a), a})
+		}
 	}
 	if len(nodes) == 0 {
 		return true
@@ -52,7 +55,7 @@ func (n *Node) checkFirewalled(probe *natSampler) bool {
 	replies := make([]*Response, len(nodes))
 	for i, a := range nodes {
 		wg.Add(1)
-		n.startAsync(a, nil, Outgoing{Command: CmdPingNAT, Internal: true, Value: val}, nil,
+		n.startAsync(a.addr, &a.id, Outgoing{Command: CmdPingNAT, Internal: true, Value: val}, nil,
 			func(res *Response, err error) {
 				if err == nil {
 					replies[i] = res

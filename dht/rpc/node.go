@@ -81,6 +81,7 @@ type Node struct {
 	repinging     int
 	checks        int
 	downHintsSent int
+	delayedPings  int              // DELAYED_PING replies waiting, at most maxDelayedPings
 	bootSamples   []netip.AddrPort // id-less responders whose "to" we sampled
 	watchers      []*hostWatch
 	closerScratch []*peer
@@ -271,8 +272,12 @@ func (n *Node) listen(port int, server bool) (*socket, error) {
 	return newSocket(pc, server), nil
 }
 
-// Ready blocks until the node has bootstrapped, the node is destroyed, or ctx is done.
+// Ready blocks until the node has bootstrapped, the node is destroyed, or ctx is done. After
+// Destroy it returns net.ErrClosed, also for a node that had bootstrapped.
 func (n *Node) Ready(ctx context.Context) error {
+	if n.closed() {
+		return net.ErrClosed
+	}
 	select {
 	case <-n.ready:
 		return nil

@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"sync"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/hyperlan/hyperlan/dht/ktable"
 	"github.com/hyperlan/hyperlan/dht/netsim"
+	"github.com/hyperlan/hyperlan/dht/udx"
 )
 
 // testnet is an in-memory network of a bootstrapper and nodes at 10.0.0.x, for use inside a
@@ -486,6 +488,56 @@ func TestSeedNodesAndFilter(t *testing.T) {
 			if ni.Addr == banned {
 				t.Fatal("filtered node in the table")
 			}
+		}
+	})
+}
+
+// The RPC layer runs on UDX sockets, which pass it every datagram that is not for a stream
+// (hyperdht shares one socket between dht-rpc and UDX streams).
+func TestOverUDXSockets(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sim := netsim.New(netsim.Options{Delay: time.Millisecond})
+		defer sim.Close()
+		inst := udx.NewInstance()
+		listen := func(network, address string) (net.PacketConn, error) {
+			pc, err := sim.ListenPacket(network, address)
+			if err != nil {
+				return nil, err
+			}
+			return inst.Listen(pc), nil
+		}
+		boot, err := Bootstrapper(49737, "10.0.0.1", Options{Host: "10.0.0.1", ListenPacket: listen})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer boot.Destroy()
+		var nodes []*Node
+		for i := range 4 {
+			n, err := New(Options{
+				Host: fmt.Sprintf("10.0.0.%d", i+2), Mode: ModePersistent, ListenPacket: listen,
+				Bootstrap: []BootstrapNode{{Host: "10.0.0.1", Port: 49737}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer n.Destroy()
+			if err := n.Ready(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			nodes = append(nodes, n)
+		}
+		// Stray UDX packets for unknown streams reach the RPC layer, which ignores them.
+		stray := udx.Header{Type: udx.TypeData, ID: 99}
+		pc, _ := sim.ListenPacket("udp4", "10.0.9.1:1")
+		defer pc.Close()
+		pc.WriteTo(stray.Append(nil), net.UDPAddrFromAddrPort(nodes[0].LocalAddr()))
+		target, _ := nodes[3].ID()
+		res, err := nodes[0].FindNode(context.Background(), target, nil)
+		if err != nil || len(res.Closest) == 0 || res.Closest[0].From != nodes[3].LocalAddr() {
+			t.Fatalf("find_node over udx sockets: %v %v", res, err)
+		}
+		if _, ok := nodes[0].ID(); !ok {
+			t.Fatal("node over udx sockets stayed ephemeral")
 		}
 	})
 }

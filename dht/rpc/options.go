@@ -55,7 +55,8 @@ type Options struct {
 	NoDownHints        bool
 	DownHintsRateLimit int
 
-	// FilterNode, when set, vetoes nodes before they enter the table or a query.
+	// FilterNode, when set, vetoes nodes before they enter the table or a query. It runs
+	// without the node's lock, possibly on several goroutines at once.
 	FilterNode func(addr netip.AddrPort) bool
 
 	// ListenPacket opens the UDP sockets; nil means net.ListenPacket.

@@ -178,9 +178,7 @@ func (n *Node) query(ctx context.Context, target ktable.ID, internal bool, cmd u
 	n.mu.Lock()
 	n.stats.Queries.Active++
 	n.stats.Queries.Total++
-	if !q.opts.background {
-		n.refreshTicks = refreshTicks
-	}
+	n.refreshTicks = refreshTicks // every query, background ones too (index.js _backgroundQuery)
 	n.mu.Unlock()
 	defer func() {
 		q.cancelAll()
@@ -405,7 +403,7 @@ func (q *query) onReply(v *visit, m *Response) error {
 		own := q.n.table.ID()
 		q.n.mu.Unlock()
 		for _, a := range m.CloserNodes {
-			if q.n.opts.FilterNode != nil && !q.n.opts.FilterNode(a) {
+			if !q.n.filterAllows(a) {
 				continue
 			}
 			id := NodeID(a)

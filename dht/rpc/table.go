@@ -99,11 +99,10 @@ func (n *Node) AddNode(addr netip.AddrPort) {
 // addNodeFromNetworkLocked learns from a message: a sender with a validated id enters the
 // table or is refreshed; the address it saw us at becomes a NAT sample. A message without a
 // valid id feeds the bootstrap sample path instead. sample is false for datagrams that arrived
-// on the socket we did not expect (they do not refresh samples of known nodes).
+// on the socket we did not expect (they do not refresh samples of known nodes). The caller
+// has asked [Options.FilterNode] about from, without the lock: nothing is learnt from a node
+// it vetoed.
 func (n *Node) addNodeFromNetworkLocked(sample bool, from netip.AddrPort, id ktable.ID, hasID bool, to netip.AddrPort) {
-	if n.opts.FilterNode != nil && !n.opts.FilterNode(from) {
-		return
-	}
 	if !hasID {
 		n.sampleBootstrapLocked(from, to)
 		return
@@ -124,6 +123,12 @@ func (n *Node) addNodeFromNetworkLocked(sample bool, from netip.AddrPort, id kta
 // sampleBootstrapLocked takes our address from id-less (ephemeral) responders, such as a
 // bootstrap node that is itself ephemeral, but from at most as many distinct responders as
 // there are bootstrap nodes (at least one).
+// filterAllows asks [Options.FilterNode] about addr. It calls user code, so it must not be
+// called with n.mu held.
+func (n *Node) filterAllows(addr netip.AddrPort) bool {
+	return n.opts.FilterNode == nil || n.opts.FilterNode(addr)
+}
+
 func (n *Node) sampleBootstrapLocked(from, to netip.AddrPort) {
 	if len(n.bootSamples) >= max(1, len(n.opts.Bootstrap)) {
 		return
