@@ -159,8 +159,9 @@ type DestroyOptions struct {
 	Force bool
 }
 
-// Destroy stops the node. Without Force it first closes its servers, bounded by ctx. It is
-// idempotent; blocking calls return net.ErrClosed afterwards.
+// Destroy stops the node. It is idempotent; blocking calls return net.ErrClosed afterwards.
+// The graceful part (without Force: closing the node's servers, which unannounces them, bounded
+// by ctx) arrives with servers; today both forms stop the node at once.
 func (n *Node) Destroy(ctx context.Context, opts DestroyOptions) error {
 	return n.rpc.Destroy()
 }

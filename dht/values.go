@@ -24,7 +24,9 @@ type ImmutablePutResult struct {
 	ClosestNodes []netip.AddrPort
 }
 
-// ImmutablePut stores value under BLAKE2b-256(value) at the nodes closest to that hash.
+// ImmutablePut stores value under BLAKE2b-256(value) at the nodes closest to that hash. It
+// fails when no storing node accepted the value (the reference also counts replies that carry
+// an error code as stored).
 func (n *Node) ImmutablePut(ctx context.Context, value []byte) (*ImmutablePutResult, error) {
 	if len(value) > MaxValueSize {
 		return nil, fmt.Errorf("dht: immutable put of %d bytes (max %d): %w", len(value), MaxValueSize, ErrValueTooLarge)

@@ -28,7 +28,8 @@ const (
 
 // Handler serves one user (non-internal) command. It runs on the socket's read goroutine and
 // must not block: it answers with [Request.Reply], [Request.Error] or [Request.Relay], now or
-// later from another goroutine, or not at all.
+// later from another goroutine, or not at all. It must not call [Node.Destroy] (which waits for
+// that goroutine); hand such work to another goroutine.
 type Handler func(req *Request)
 
 // Node is a dht-rpc node: two UDP sockets, a Kademlia routing table, the request engine and

@@ -157,6 +157,11 @@ func (n *Node) addNodeLocked(p *peer) {
 	if p.listed || p.id == n.table.ID() {
 		return
 	}
+	if n.table.Has(p.id) {
+		// Already known under another record (AddNode, or a swap racing a re-add): keep the
+		// listed one, so the table and the time-ordered list stay in step.
+		return
+	}
 	p.added, p.pinged, p.seen = n.tick, n.tick, n.tick
 	if !n.table.Add(p.id, p) {
 		n.onFullRowLocked(p)
