@@ -45,12 +45,8 @@ func runDemo(ctx context.Context, c *cli, args []string) error {
 	fs := newFlagSet("demo")
 	count := fs.Int("nodes", defaultDemoNodes, "")
 	verbose := fs.Bool("v", false, "")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
+	if err := parseFlagsNoArgs(fs, args); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return usageErrorf("unexpected argument %q", pos[0])
 	}
 	if *count < 1 || *count > maxDemoNodes {
 		return usageErrorf("--nodes %d: want 1 to %d", *count, maxDemoNodes)
@@ -102,15 +98,9 @@ func (d *demo) run(ctx context.Context, count int) error {
 	list := []rpc.BootstrapNode{{Host: loopback, Port: boot.LocalAddr().Port()}}
 
 	for i := 1; i <= count; i++ {
-		o := d.opts()
-		o.Bootstrap, o.Mode = list, rpc.ModePersistent
-		n, err := rpc.New(o)
+		n, err := d.startNode(ctx, list, rpc.ModePersistent)
 		if err != nil {
-			return listenError(err, loopback, 0)
-		}
-		d.nodes = append(d.nodes, n)
-		if err := join(ctx, n, list, demoTimeout); err != nil {
-			return d.interrupted(ctx, err)
+			return err
 		}
 		label := fmt.Sprintf("node %d", i)
 		d.labels[n.LocalAddr()] = label
@@ -126,15 +116,9 @@ func (d *demo) run(ctx context.Context, count int) error {
 	want := (count + 1) / 2
 	target := d.nodes[want]
 	targetID := rpc.NodeID(target.LocalAddr())
-	o := d.opts()
-	o.Bootstrap, o.Mode = list, rpc.ModeEphemeral
-	q, err := rpc.New(o)
+	q, err := d.startNode(ctx, list, rpc.ModeEphemeral)
 	if err != nil {
-		return listenError(err, loopback, 0)
-	}
-	d.nodes = append(d.nodes, q)
-	if err := join(ctx, q, list, demoTimeout); err != nil {
-		return d.interrupted(ctx, err)
+		return err
 	}
 	d.printf("\nlookup: an ephemeral node at %s looks up node %d (id %s)\n", q.LocalAddr(), want, short(targetID.String()))
 
@@ -156,6 +140,22 @@ func (d *demo) run(ctx context.Context, count int) error {
 	d.stop()
 	d.printf("stopped all %d nodes. Run 'hyperlan dht --help' to run nodes yourself.\n", count+2)
 	return nil
+}
+
+// startNode starts a demo node in mode that joins through list, and waits for it to bootstrap.
+// The demo owns the node from the start, so stop destroys it also when joining fails.
+func (d *demo) startNode(ctx context.Context, list []rpc.BootstrapNode, mode rpc.Mode) (*rpc.Node, error) {
+	o := d.opts()
+	o.Bootstrap, o.Mode = list, mode
+	n, err := rpc.New(o)
+	if err != nil {
+		return nil, listenError(err, loopback, 0)
+	}
+	d.nodes = append(d.nodes, n)
+	if err := join(ctx, n, list, demoTimeout); err != nil {
+		return nil, d.interrupted(ctx, err)
+	}
+	return n, nil
 }
 
 // stop destroys the demo's nodes, newest first. Later calls do nothing.

@@ -192,8 +192,8 @@ func hexID(id ktable.ID, ok bool) *string {
 
 // Output lines of the dht commands. Field order is the order on the wire.
 type (
-	listeningLine struct {
-		Event string  `json:"event"` // "listening"
+	nodeLine struct {
+		Event string  `json:"event"` // "listening", "persistent"
 		Host  string  `json:"host"`
 		Port  uint16  `json:"port"`
 		ID    *string `json:"id"`
@@ -205,12 +205,6 @@ type (
 		ID         *string `json:"id"`
 		Firewalled bool    `json:"firewalled"`
 		Ephemeral  bool    `json:"ephemeral"`
-	}
-	persistentLine struct {
-		Event string  `json:"event"` // "persistent"
-		Host  string  `json:"host"`
-		Port  uint16  `json:"port"`
-		ID    *string `json:"id"`
 	}
 	natUpdateLine struct {
 		Event string  `json:"event"` // "nat-update"
@@ -252,7 +246,7 @@ func (p *eventPump) start(node *rpc.Node, out *jsonLines) {
 			switch ev.Kind {
 			case rpc.EventPersistent:
 				a := nodeAddr(node)
-				out.write(persistentLine{"persistent", a.Addr().String(), a.Port(), hexID(node.ID())})
+				out.write(nodeLine{"persistent", a.Addr().String(), a.Port(), hexID(node.ID())})
 			case rpc.EventEphemeral:
 				out.write(eventLine{"ephemeral"})
 			case rpc.EventNATUpdate:

@@ -71,9 +71,8 @@ Examples:
 
 func runDHTAnnounce(ctx context.Context, c *cli, args []string) error {
 	fs := newFlagSet("dht announce")
-	var cf clientFlags
-	cf.register(fs)
-	keyFile := fs.String("key-file", "", "")
+	var sf signerFlags
+	sf.register(fs)
 	var topicString *string
 	fs.Var(stringFlag{&topicString}, "topic-string", "")
 	interval := fs.Duration("interval", defaultAnnounceInterval, "")
@@ -85,17 +84,14 @@ func runDHTAnnounce(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := requireKeyFile(*keyFile); err != nil {
+	// sf.check requires --key-file too; asking here reports its absence before a bad --interval.
+	if err := requireKeyFile(sf.keyFile); err != nil {
 		return err
 	}
 	if *interval <= 0 {
 		return usageErrorf("--interval %v: must be positive", *interval)
 	}
-	boot, err := cf.check()
-	if err != nil {
-		return err
-	}
-	kp, err := readKeyFile(c, *keyFile)
+	boot, kp, err := sf.check(c)
 	if err != nil {
 		return err
 	}
@@ -104,7 +100,7 @@ func runDHTAnnounce(ctx context.Context, c *cli, args []string) error {
 			recordLifetime, *interval)
 	}
 
-	node, err := startClient(ctx, c, &cf, boot)
+	node, err := startClient(ctx, c, &sf.clientFlags, boot)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped while joining: nothing was announced, a clean stop
@@ -115,7 +111,7 @@ func runDHTAnnounce(ctx context.Context, c *cli, args []string) error {
 
 	announced := false
 	for ctx.Err() == nil {
-		actx, cancel := context.WithTimeout(ctx, cf.timeout)
+		actx, cancel := context.WithTimeout(ctx, sf.timeout)
 		res, err := node.Announce(actx, topic, kp, nil, nil)
 		cancel()
 		wait := *interval
@@ -123,7 +119,7 @@ func runDHTAnnounce(ctx context.Context, c *cli, args []string) error {
 		case ctx.Err() != nil:
 			// Stopped during the round: withdraw what it may have stored.
 		case err != nil && !announced:
-			return queryError(ctx, "announce", err, cf.timeout)
+			return queryError(ctx, "announce", err, sf.timeout)
 		case err != nil:
 			c.out.write(announceFailedLine{Event: "announce-failed", Error: oneLine(err.Error())})
 			wait = min(wait, announceRetry)

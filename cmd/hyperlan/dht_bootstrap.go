@@ -54,12 +54,8 @@ func runDHTBootstrap(ctx context.Context, c *cli, args []string) error {
 	port := fs.Int("port", defaultBootstrapPort, "")
 	bind := fs.String("bind", "0.0.0.0", "")
 	verbose := fs.Bool("v", false, "")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
+	if err := parseFlagsNoArgs(fs, args); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return usageErrorf("unexpected argument %q", pos[0])
 	}
 	if *host == "" {
 		return usageErrorf("--host is required").
@@ -87,7 +83,7 @@ func runDHTBootstrap(ctx context.Context, c *cli, args []string) error {
 		}
 		return failf("bootstrap node: %v", err)
 	}
-	c.out.write(listeningLine{"listening", *host, node.LocalAddr().Port(), hexID(node.ID())})
+	c.out.write(nodeLine{"listening", *host, node.LocalAddr().Port(), hexID(node.ID())})
 	<-ctx.Done()
 	node.Destroy(context.Background(), dht.DestroyOptions{})
 	c.out.write(eventLine{"close"})

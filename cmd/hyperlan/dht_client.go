@@ -43,6 +43,35 @@ func (f *clientFlags) check() ([]rpc.BootstrapNode, error) {
 	return boot, nil
 }
 
+// signerFlags are the flags of the commands that sign with a key pair (announce,
+// unannounce, mutable-put).
+type signerFlags struct {
+	clientFlags
+	keyFile string
+}
+
+func (f *signerFlags) register(fs *flag.FlagSet) {
+	f.clientFlags.register(fs)
+	fs.StringVar(&f.keyFile, "key-file", "", "")
+}
+
+// check validates the flags, then reads the key pair: every usage error (exit 2) comes
+// before a key file that cannot be read (exit 1).
+func (f *signerFlags) check(c *cli) ([]rpc.BootstrapNode, dht.KeyPair, error) {
+	if err := requireKeyFile(f.keyFile); err != nil {
+		return nil, dht.KeyPair{}, err
+	}
+	boot, err := f.clientFlags.check()
+	if err != nil {
+		return nil, dht.KeyPair{}, err
+	}
+	kp, err := readKeyFile(c, f.keyFile)
+	if err != nil {
+		return nil, dht.KeyPair{}, err
+	}
+	return boot, kp, nil
+}
+
 // startClient starts an ephemeral HyperDHT node, which never serves others, and waits for
 // it to join. The caller destroys the node when err is nil. A cancelled ctx returns ctx's
 // error; the caller decides whether that is a failure.
@@ -78,6 +107,31 @@ func errInterruptedJoin() error {
 	return failf("interrupted while joining the DHT")
 }
 
+// runQuery is the life of a one-shot record command: it starts an ephemeral node (see
+// startClient), runs query with a context bounded by --timeout, and destroys the node.
+// query prints the command's output itself and returns a *cliError for the failures it
+// explains itself (no record found, a refused seq); runQuery explains any other error with
+// queryError, naming the operation op.
+func runQuery(ctx context.Context, c *cli, f *clientFlags, boot []rpc.BootstrapNode, op string,
+	query func(qctx context.Context, node *dht.Node) error) error {
+	node, err := startClient(ctx, c, f, boot)
+	if err != nil {
+		if ctx.Err() != nil {
+			return errInterruptedJoin()
+		}
+		return err
+	}
+	defer destroy(node)
+	qctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	err = query(qctx, node)
+	var ce *cliError
+	if err == nil || errors.As(err, &ce) {
+		return err
+	}
+	return queryError(ctx, op, err, f.timeout)
+}
+
 // queryError explains why op ("lookup", "immutable put", ...), bounded by timeout, failed.
 func queryError(ctx context.Context, op string, err error, timeout time.Duration) error {
 	switch {
@@ -109,6 +163,26 @@ func parseHex32(name, what, s string) ([32]byte, error) {
 		return b, usageErrorf("%s %q: not hex: %v", name, s, err)
 	}
 	return b, nil
+}
+
+// hexArg is the one positional argument of a command that takes 64 hex digits (HASH,
+// PUBLIC_KEY, TARGET).
+type hexArg struct {
+	name    string // as the usage spells it: "HASH"
+	purpose string // what it is for, in the error when it is missing: "the hash of the value"
+	what    string // what its 32 bytes are, for parseHex32: "a 32-byte BLAKE2b-256 hash"
+	hint    string // the hint when it is missing
+}
+
+// parse returns the argument, which must be the only one in pos.
+func (a hexArg) parse(pos []string) ([32]byte, error) {
+	switch {
+	case len(pos) == 0:
+		return [32]byte{}, usageErrorf("missing %s, %s", a.name, a.purpose).hintf("%s", a.hint)
+	case len(pos) > 1:
+		return [32]byte{}, usageErrorf("unexpected argument %q after %s", pos[1], a.name)
+	}
+	return parseHex32(a.name, a.what, pos[0])
 }
 
 // topicArg returns the topic of announce, unannounce and lookup: the TOPIC argument, or

@@ -51,17 +51,14 @@ func runDHTFindNode(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case len(pos) == 0:
-		return usageErrorf("missing TARGET, the id to look up").
-			hintf("TARGET is 64 hex digits, e.g. a node id from a ready or listening line")
-	case len(pos) > 1:
-		return usageErrorf("unexpected argument %q after TARGET", pos[1])
-	}
-	target, err := parseTarget(pos[0])
+	b, err := hexArg{
+		name: "TARGET", purpose: "the id to look up", what: "a 32-byte id",
+		hint: "TARGET is 64 hex digits, e.g. a node id from a ready or listening line",
+	}.parse(pos)
 	if err != nil {
 		return err
 	}
+	target := ktable.ID(b)
 	boot, err := jf.bootstrapList()
 	if err != nil {
 		return err
@@ -82,7 +79,7 @@ func runDHTFindNode(ctx context.Context, c *cli, args []string) error {
 	defer node.Destroy()
 	if err := join(ctx, node, boot, jf.timeout); err != nil {
 		if ctx.Err() != nil {
-			return failf("interrupted while joining the DHT")
+			return errInterruptedJoin()
 		}
 		return err
 	}
@@ -106,12 +103,6 @@ func runDHTFindNode(ctx context.Context, c *cli, args []string) error {
 	}
 	c.out.write(line)
 	return nil
-}
-
-// parseTarget parses a 32-byte id written as 64 hex digits.
-func parseTarget(s string) (ktable.ID, error) {
-	b, err := parseHex32("TARGET", "a 32-byte id", s)
-	return ktable.ID(b), err
 }
 
 type (

@@ -46,14 +46,10 @@ func runDHTImmutableGet(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case len(pos) == 0:
-		return usageErrorf("missing HASH, the hash of the value").
-			hintf("HASH is 64 hex digits, as 'hyperlan dht immutable-put' prints it")
-	case len(pos) > 1:
-		return usageErrorf("unexpected argument %q after HASH", pos[1])
-	}
-	hash, err := parseHex32("HASH", "a 32-byte BLAKE2b-256 hash", pos[0])
+	hash, err := hexArg{
+		name: "HASH", purpose: "the hash of the value", what: "a 32-byte BLAKE2b-256 hash",
+		hint: "HASH is 64 hex digits, as 'hyperlan dht immutable-put' prints it",
+	}.parse(pos)
 	if err != nil {
 		return err
 	}
@@ -62,25 +58,17 @@ func runDHTImmutableGet(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 
-	node, err := startClient(ctx, c, &cf, boot)
-	if err != nil {
-		if ctx.Err() != nil {
-			return errInterruptedJoin()
+	return runQuery(ctx, c, &cf, boot, "immutable get", func(qctx context.Context, node *dht.Node) error {
+		res, err := node.ImmutableGet(qctx, hash)
+		if errors.Is(err, dht.ErrNotFound) {
+			return failf("no record found").hintf("nodes keep values for 48 hours; check HASH")
 		}
-		return err
-	}
-	defer destroy(node)
-	qctx, cancel := context.WithTimeout(ctx, cf.timeout)
-	defer cancel()
-	res, err := node.ImmutableGet(qctx, hash)
-	if errors.Is(err, dht.ErrNotFound) {
-		return failf("no record found").hintf("nodes keep values for 48 hours; check HASH")
-	}
-	if err != nil {
-		return queryError(ctx, "immutable get", err, cf.timeout)
-	}
-	c.out.write(valueLine{Value: valueOut(c, res.Value, *isHex), From: res.From.String()})
-	return nil
+		if err != nil {
+			return err
+		}
+		c.out.write(valueLine{Value: valueOut(c, res.Value, *isHex), From: res.From.String()})
+		return nil
+	})
 }
 
 type valueLine struct {

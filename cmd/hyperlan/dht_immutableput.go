@@ -1,6 +1,10 @@
 package main
 
-import "context"
+import (
+	"context"
+
+	"github.com/hyperlan/hyperlan/dht"
+)
 
 const dhtImmutablePutUsage = `Usage: hyperlan dht immutable-put --bootstrap HOST:PORT[,HOST:PORT...] [--hex] [--host IP]
                                   [--timeout D] [-v] VALUE
@@ -50,22 +54,14 @@ func runDHTImmutablePut(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 
-	node, err := startClient(ctx, c, &cf, boot)
-	if err != nil {
-		if ctx.Err() != nil {
-			return errInterruptedJoin()
+	return runQuery(ctx, c, &cf, boot, "immutable put", func(qctx context.Context, node *dht.Node) error {
+		res, err := node.ImmutablePut(qctx, value)
+		if err != nil {
+			return err
 		}
-		return err
-	}
-	defer destroy(node)
-	qctx, cancel := context.WithTimeout(ctx, cf.timeout)
-	defer cancel()
-	res, err := node.ImmutablePut(qctx, value)
-	if err != nil {
-		return queryError(ctx, "immutable put", err, cf.timeout)
-	}
-	c.out.write(immutablePutLine{Hash: hex32(res.Hash), ClosestNodes: addrStrings(res.ClosestNodes)})
-	return nil
+		c.out.write(immutablePutLine{Hash: hex32(res.Hash), ClosestNodes: addrStrings(res.ClosestNodes)})
+		return nil
+	})
 }
 
 type immutablePutLine struct {

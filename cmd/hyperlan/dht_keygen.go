@@ -46,12 +46,8 @@ func runDHTKeygen(ctx context.Context, c *cli, args []string) error {
 	seedHex := fs.String("seed", "", "")
 	out := fs.String("out", "", "")
 	force := fs.Bool("force", false, "")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
+	if err := parseFlagsNoArgs(fs, args); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return usageErrorf("unexpected argument %q", pos[0])
 	}
 	if *force && *out == "" {
 		return usageErrorf("--force needs --out")

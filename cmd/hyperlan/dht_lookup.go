@@ -65,26 +65,18 @@ func runDHTLookup(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 
-	node, err := startClient(ctx, c, &cf, boot)
-	if err != nil {
-		if ctx.Err() != nil {
-			return errInterruptedJoin()
+	return runQuery(ctx, c, &cf, boot, "lookup", func(qctx context.Context, node *dht.Node) error {
+		replies, err := node.Lookup(qctx, topic, &dht.LookupOptions{
+			OnReply: func(r dht.LookupReply) {
+				c.out.write(lookupReplyLine{Event: "reply", From: r.From.String(), Peers: peerLines(r.Peers), Bump: r.Bump})
+			},
+		})
+		if err != nil {
+			return err
 		}
-		return err
-	}
-	defer destroy(node)
-	qctx, cancel := context.WithTimeout(ctx, cf.timeout)
-	defer cancel()
-	replies, err := node.Lookup(qctx, topic, &dht.LookupOptions{
-		OnReply: func(r dht.LookupReply) {
-			c.out.write(lookupReplyLine{Event: "reply", From: r.From.String(), Peers: peerLines(r.Peers), Bump: r.Bump})
-		},
+		c.out.write(peersLine{Event: "peers", Peers: uniquePeers(replies)})
+		return nil
 	})
-	if err != nil {
-		return queryError(ctx, "lookup", err, cf.timeout)
-	}
-	c.out.write(peersLine{Event: "peers", Peers: uniquePeers(replies)})
-	return nil
 }
 
 // uniquePeers lists every key of the replies once, in the order first seen, with the

@@ -56,14 +56,10 @@ func runDHTMutableGet(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case len(pos) == 0:
-		return usageErrorf("missing PUBLIC_KEY, the key that signed the value").
-			hintf("PUBLIC_KEY is 64 hex digits, as 'hyperlan dht keygen' prints it")
-	case len(pos) > 1:
-		return usageErrorf("unexpected argument %q after PUBLIC_KEY", pos[1])
-	}
-	pk, err := parseHex32("PUBLIC_KEY", "a 32-byte Ed25519 public key", pos[0])
+	pk, err := hexArg{
+		name: "PUBLIC_KEY", purpose: "the key that signed the value", what: "a 32-byte Ed25519 public key",
+		hint: "PUBLIC_KEY is 64 hex digits, as 'hyperlan dht keygen' prints it",
+	}.parse(pos)
 	if err != nil {
 		return err
 	}
@@ -72,31 +68,23 @@ func runDHTMutableGet(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 
-	node, err := startClient(ctx, c, &cf, boot)
-	if err != nil {
-		if ctx.Err() != nil {
-			return errInterruptedJoin()
+	return runQuery(ctx, c, &cf, boot, "mutable get", func(qctx context.Context, node *dht.Node) error {
+		res, err := node.MutableGet(qctx, pk, &dht.MutableGetOptions{Seq: uint64(seq), First: !*latest})
+		if errors.Is(err, dht.ErrNotFound) {
+			if seq > 0 {
+				return failf("no record found").hintf("no node holds a value of this key with seq %d or higher", seq)
+			}
+			return failf("no record found").hintf("nodes keep values for 48 hours; check PUBLIC_KEY")
 		}
-		return err
-	}
-	defer destroy(node)
-	qctx, cancel := context.WithTimeout(ctx, cf.timeout)
-	defer cancel()
-	res, err := node.MutableGet(qctx, pk, &dht.MutableGetOptions{Seq: uint64(seq), First: !*latest})
-	if errors.Is(err, dht.ErrNotFound) {
-		if seq > 0 {
-			return failf("no record found").hintf("no node holds a value of this key with seq %d or higher", seq)
+		if err != nil {
+			return err
 		}
-		return failf("no record found").hintf("nodes keep values for 48 hours; check PUBLIC_KEY")
-	}
-	if err != nil {
-		return queryError(ctx, "mutable get", err, cf.timeout)
-	}
-	c.out.write(mutableValueLine{
-		Value: valueOut(c, res.Value, *isHex), Seq: res.Seq, Signature: hex.EncodeToString(res.Signature[:]),
-		From: res.From.String(),
+		c.out.write(mutableValueLine{
+			Value: valueOut(c, res.Value, *isHex), Seq: res.Seq, Signature: hex.EncodeToString(res.Signature[:]),
+			From: res.From.String(),
+		})
+		return nil
 	})
-	return nil
 }
 
 type mutableValueLine struct {

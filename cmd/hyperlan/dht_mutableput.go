@@ -55,9 +55,8 @@ Examples:
 
 func runDHTMutablePut(ctx context.Context, c *cli, args []string) error {
 	fs := newFlagSet("dht mutable-put")
-	var cf clientFlags
-	cf.register(fs)
-	keyFile := fs.String("key-file", "", "")
+	var sf signerFlags
+	sf.register(fs)
 	var seq seqFlag
 	fs.Var(&seq, "seq", "")
 	isHex := fs.Bool("hex", false, "")
@@ -69,42 +68,27 @@ func runDHTMutablePut(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := requireKeyFile(*keyFile); err != nil {
-		return err
-	}
-	boot, err := cf.check()
-	if err != nil {
-		return err
-	}
-	kp, err := readKeyFile(c, *keyFile)
+	boot, kp, err := sf.check(c)
 	if err != nil {
 		return err
 	}
 
-	node, err := startClient(ctx, c, &cf, boot)
-	if err != nil {
-		if ctx.Err() != nil {
-			return errInterruptedJoin()
+	return runQuery(ctx, c, &sf.clientFlags, boot, "mutable put", func(qctx context.Context, node *dht.Node) error {
+		res, err := node.MutablePut(qctx, kp, value, &dht.MutablePutOptions{Seq: uint64(seq)})
+		switch {
+		case ctx.Err() == nil && errors.Is(err, dht.ErrSeqTooLow):
+			return seqHint(ctx, node, kp, failf("the nodes refused seq %d: they hold a higher seq for this key", seq))
+		case ctx.Err() == nil && errors.Is(err, dht.ErrSeqReused):
+			return seqHint(ctx, node, kp, failf("the nodes refused seq %d: they hold another value under it", seq))
+		case err != nil:
+			return err
 		}
-		return err
-	}
-	defer destroy(node)
-	qctx, cancel := context.WithTimeout(ctx, cf.timeout)
-	defer cancel()
-	res, err := node.MutablePut(qctx, kp, value, &dht.MutablePutOptions{Seq: uint64(seq)})
-	switch {
-	case ctx.Err() == nil && errors.Is(err, dht.ErrSeqTooLow):
-		return seqHint(ctx, node, kp, failf("the nodes refused seq %d: they hold a higher seq for this key", seq))
-	case ctx.Err() == nil && errors.Is(err, dht.ErrSeqReused):
-		return seqHint(ctx, node, kp, failf("the nodes refused seq %d: they hold another value under it", seq))
-	case err != nil:
-		return queryError(ctx, "mutable put", err, cf.timeout)
-	}
-	c.out.write(mutablePutLine{
-		PublicKey: hex32(res.PublicKey), Seq: res.Seq, Signature: hex.EncodeToString(res.Signature[:]),
-		ClosestNodes: addrStrings(res.ClosestNodes),
+		c.out.write(mutablePutLine{
+			PublicKey: hex32(res.PublicKey), Seq: res.Seq, Signature: hex.EncodeToString(res.Signature[:]),
+			ClosestNodes: addrStrings(res.ClosestNodes),
+		})
+		return nil
 	})
-	return nil
 }
 
 // seqHint adds to a refused put which seq to use instead, from a look at what the nodes hold.

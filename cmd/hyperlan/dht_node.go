@@ -66,12 +66,8 @@ func runDHTNode(ctx context.Context, c *cli, args []string) error {
 	port := fs.Int("port", 0, "")
 	persistent := fs.Bool("persistent", false, "")
 	ephemeral := fs.Bool("ephemeral", false, "")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
+	if err := parseFlagsNoArgs(fs, args); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return usageErrorf("unexpected argument %q", pos[0])
 	}
 	boot, err := jf.bootstrapList()
 	if err != nil {

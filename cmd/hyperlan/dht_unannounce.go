@@ -1,6 +1,10 @@
 package main
 
-import "context"
+import (
+	"context"
+
+	"github.com/hyperlan/hyperlan/dht"
+)
 
 const dhtUnannounceUsage = `Usage: hyperlan dht unannounce --bootstrap HOST:PORT[,HOST:PORT...] --key-file FILE
                                [--host IP] [--timeout D] [-v] (TOPIC | --topic-string NAME)
@@ -36,9 +40,8 @@ Example:
 
 func runDHTUnannounce(ctx context.Context, c *cli, args []string) error {
 	fs := newFlagSet("dht unannounce")
-	var cf clientFlags
-	cf.register(fs)
-	keyFile := fs.String("key-file", "", "")
+	var sf signerFlags
+	sf.register(fs)
 	var topicString *string
 	fs.Var(stringFlag{&topicString}, "topic-string", "")
 	pos, err := parseFlags(fs, args)
@@ -49,31 +52,16 @@ func runDHTUnannounce(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := requireKeyFile(*keyFile); err != nil {
-		return err
-	}
-	boot, err := cf.check()
-	if err != nil {
-		return err
-	}
-	kp, err := readKeyFile(c, *keyFile)
+	boot, kp, err := sf.check(c)
 	if err != nil {
 		return err
 	}
 
-	node, err := startClient(ctx, c, &cf, boot)
-	if err != nil {
-		if ctx.Err() != nil {
-			return errInterruptedJoin()
+	return runQuery(ctx, c, &sf.clientFlags, boot, "unannounce", func(qctx context.Context, node *dht.Node) error {
+		if err := node.Unannounce(qctx, topic, kp); err != nil {
+			return err
 		}
-		return err
-	}
-	defer destroy(node)
-	qctx, cancel := context.WithTimeout(ctx, cf.timeout)
-	defer cancel()
-	if err := node.Unannounce(qctx, topic, kp); err != nil {
-		return queryError(ctx, "unannounce", err, cf.timeout)
-	}
-	c.out.write(unannouncedLine{Event: "unannounced", Topic: hex32(topic), PublicKey: kp.String()})
-	return nil
+		c.out.write(unannouncedLine{Event: "unannounced", Topic: hex32(topic), PublicKey: kp.String()})
+		return nil
+	})
 }

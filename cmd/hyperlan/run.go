@@ -241,6 +241,19 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// parseFlagsNoArgs parses args as parseFlags does, for a command that takes no positional
+// arguments: the first one is a usage error.
+func parseFlagsNoArgs(fs *flag.FlagSet, args []string) error {
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErrorf("unexpected argument %q", pos[0])
+	}
+	return nil
+}
+
 // flagError rewrites the flag package's messages in the --name spelling the usage uses.
 func flagError(err error) string {
 	msg := err.Error()

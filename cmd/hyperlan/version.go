@@ -21,12 +21,8 @@ A build from a source checkout reports "devel" as the version.
 `
 
 func runVersion(_ context.Context, c *cli, args []string) error {
-	pos, err := parseFlags(newFlagSet("version"), args)
-	if err != nil {
+	if err := parseFlagsNoArgs(newFlagSet("version"), args); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return usageErrorf("unexpected argument %q", pos[0])
 	}
 	fmt.Fprintf(c.stdout, "hyperlan %s %s %s/%s\n", versionString(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	return nil
