@@ -47,7 +47,7 @@ var prefixRules = []struct {
 	{"tun/tuntest", []string{"tun"}, "the fake device implements tun's interfaces"},
 	{"peers", []string{"dht", "dht/", "tun", "routing"}, "the VPN engine takes a DHT node, a TUN device and a router"},
 	{"cmd/", []string{""}, "the CLI wires everything"},
-	{"interop/bench/", []string{"dht", "dht/", "interop"}, "benchmark tools drive our layers against the reference"},
+	{"interop/bench/", []string{"dht", "dht/", "interop", "interop/bench/internal/"}, "benchmark tools drive our layers against the reference, with their shared process and /proc helpers"},
 }
 
 // testOnly packages must never be imported by non-test code outside themselves.

@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 )
@@ -92,36 +90,12 @@ func StartHyperDHTBootstrapper(t testing.TB, port int) *HyperNode {
 func StartHyperDHTNode(t testing.TB, bootstrap []netip.AddrPort, opts NodeOptions) *HyperNode {
 	t.Helper()
 	requireHyperDHT(t)
-	if opts.Port < 0 || opts.Port > 65535 {
-		t.Fatalf("interop: NodeOptions: port %d out of range", opts.Port)
-	}
+	flags := nodeFlags(t, bootstrap, opts)
 	port := opts.Port
 	if port == 0 {
 		port = FreeUDPPort(t)
 	}
-	args := []string{"node", "--port", strconv.Itoa(port)}
-	if len(bootstrap) > 0 {
-		list := make([]string, len(bootstrap))
-		for i, b := range bootstrap {
-			a, err := addrArgsOf(b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			list[i] = a.Host + ":" + strconv.Itoa(a.Port)
-		}
-		args = append(args, "--bootstrap", strings.Join(list, ","))
-	}
-	switch {
-	case opts.Adaptive && opts.Ephemeral:
-		t.Fatal("interop: NodeOptions: Adaptive and Ephemeral exclude each other")
-	case opts.Adaptive:
-		args = append(args, "--adaptive")
-	case opts.Ephemeral:
-		args = append(args, "--ephemeral")
-	}
-	if opts.LogRequests {
-		args = append(args, "--log-requests")
-	}
+	args := append([]string{"node", "--port", strconv.Itoa(port)}, flags...)
 	return &HyperNode{startScript(t, "hyperdht.js", "js hyperdht node", args...)}
 }
 
@@ -130,12 +104,7 @@ func StartHyperDHTNode(t testing.TB, bootstrap []netip.AddrPort, opts NodeOption
 func requireHyperDHT(t testing.TB) {
 	t.Helper()
 	Require(t)
-	if problem := checkHyperDHT(); problem != "" {
-		if os.Getenv(RequireEnv) == "1" {
-			t.Fatalf("interop: %s (%s=1, so this is a failure)", problem, RequireEnv)
-		}
-		t.Skipf("interop: %s; set %s=1 to fail instead of skipping", problem, RequireEnv)
-	}
+	skipOrFail(t, checkHyperDHT())
 }
 
 var checkHyperDHT = sync.OnceValue(func() string {
@@ -143,14 +112,7 @@ var checkHyperDHT = sync.OnceValue(func() string {
 	if err != nil {
 		return fmt.Sprintf("cannot read the pinned hyperdht version: %v", err)
 	}
-	got, err := installedVersion(filepath.Join(Dir(), "node_modules", "hyperdht", "package.json"))
-	if err != nil {
-		return fmt.Sprintf("hyperdht is not installed (%v); run `npm ci` in interop/", err)
-	}
-	if got != want {
-		return fmt.Sprintf("installed hyperdht is %s, package.json pins %s; run `npm ci` in interop/", got, want)
-	}
-	return ""
+	return checkInstalled("hyperdht", want, "package.json")
 })
 
 // KeyPair returns the public key of HyperDHT.keyPair(seed), which is the
@@ -171,18 +133,14 @@ func (n *HyperNode) KeyPair(ctx context.Context, seed [32]byte) ([32]byte, error
 // returns the "host:port" of the closest nodes it committed the record to.
 // relays must be IPv4; hyperdht keeps at most three.
 func (n *HyperNode) Announce(ctx context.Context, topic, seed [32]byte, relays []netip.AddrPort) ([]string, error) {
-	list := make([]string, len(relays))
-	for i, r := range relays {
-		a, err := addrArgsOf(r)
-		if err != nil {
-			return nil, err
-		}
-		list[i] = a.Host + ":" + strconv.Itoa(a.Port)
+	list, err := hostPorts(relays)
+	if err != nil {
+		return nil, err
 	}
 	var res struct {
 		ClosestNodes []string `json:"closestNodes"`
 	}
-	err := n.Call(ctx, "announce", struct {
+	err = n.Call(ctx, "announce", struct {
 		Topic          Hex      `json:"topic"`
 		Seed           Hex      `json:"seed"`
 		RelayAddresses []string `json:"relayAddresses"`

@@ -32,6 +32,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -84,13 +85,21 @@ func findDir() string {
 func Require(t testing.TB) string {
 	t.Helper()
 	env := checkEnv()
-	if env.problem != "" {
-		if os.Getenv(RequireEnv) == "1" {
-			t.Fatalf("interop: %s (%s=1, so this is a failure)", env.problem, RequireEnv)
-		}
-		t.Skipf("interop: %s; set %s=1 to fail instead of skipping", env.problem, RequireEnv)
-	}
+	skipOrFail(t, env.problem)
 	return env.node
+}
+
+// skipOrFail skips the test because of problem, or fails it when
+// HYPERLAN_REQUIRE_INTEROP=1. It does nothing when problem is "".
+func skipOrFail(t testing.TB, problem string) {
+	t.Helper()
+	if problem == "" {
+		return
+	}
+	if os.Getenv(RequireEnv) == "1" {
+		t.Fatalf("interop: %s (%s=1, so this is a failure)", problem, RequireEnv)
+	}
+	t.Skipf("interop: %s; set %s=1 to fail instead of skipping", problem, RequireEnv)
 }
 
 type environment struct {
@@ -107,16 +116,25 @@ var checkEnv = sync.OnceValue(func() environment {
 	if err != nil {
 		return environment{problem: fmt.Sprintf("cannot read the pinned dht-rpc version: %v", err)}
 	}
-	installed := filepath.Join(Dir(), "node_modules", "dht-rpc", "package.json")
-	got, err := installedVersion(installed)
-	if err != nil {
-		return environment{problem: fmt.Sprintf("dht-rpc is not installed (%v); run `npm ci` in interop/", err)}
-	}
-	if got != want {
-		return environment{problem: fmt.Sprintf("installed dht-rpc is %s, package.json pins %s; run `npm ci` in interop/", got, want)}
+	if problem := checkInstalled("dht-rpc", want, "package.json"); problem != "" {
+		return environment{problem: problem}
 	}
 	return environment{node: node}
 })
+
+// checkInstalled says what is wrong with the package dep in interop/node_modules
+// when it is not version want, which the file pinnedIn pins, and returns "" when
+// it is.
+func checkInstalled(dep, want, pinnedIn string) string {
+	got, err := installedVersion(filepath.Join(Dir(), "node_modules", dep, "package.json"))
+	if err != nil {
+		return fmt.Sprintf("%s is not installed (%v); run `npm ci` in interop/", dep, err)
+	}
+	if got != want {
+		return fmt.Sprintf("installed %s is %s, %s pins %s; run `npm ci` in interop/", dep, got, pinnedIn, want)
+	}
+	return ""
+}
 
 func pinnedVersion(packageJSON, dep string) (string, error) {
 	var pkg struct {
@@ -367,4 +385,17 @@ func addrArgsOf(addr netip.AddrPort) (addrArgs, error) {
 		return addrArgs{}, fmt.Errorf("interop: %v: dht-rpc needs an IPv4 address and a port", addr)
 	}
 	return addrArgs{Host: ip.String(), Port: int(addr.Port())}, nil
+}
+
+// hostPorts writes IPv4 addresses as the "host:port" strings the drivers take.
+func hostPorts(addrs []netip.AddrPort) ([]string, error) {
+	list := make([]string, len(addrs))
+	for i, addr := range addrs {
+		a, err := addrArgsOf(addr)
+		if err != nil {
+			return nil, err
+		}
+		list[i] = a.Host + ":" + strconv.Itoa(a.Port)
+	}
+	return list, nil
 }

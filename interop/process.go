@@ -95,36 +95,41 @@ func StartBootstrapper(t testing.TB, port int) *Node {
 // called from the test goroutine.
 func StartNode(t testing.TB, bootstrap []netip.AddrPort, opts NodeOptions) *Node {
 	t.Helper()
-	args := []string{"node"}
+	args := append([]string{"node"}, nodeFlags(t, bootstrap, opts)...)
+	if opts.Port != 0 {
+		args = append(args, "--port", strconv.Itoa(opts.Port))
+	}
+	return start(t, "js node", args...)
+}
+
+// nodeFlags checks opts and returns the flags dhtrpc.js and hyperdht.js take
+// alike for a node: --bootstrap, --adaptive or --ephemeral, --log-requests.
+// The caller adds --port.
+func nodeFlags(t testing.TB, bootstrap []netip.AddrPort, opts NodeOptions) []string {
+	t.Helper()
+	if opts.Port < 0 || opts.Port > 65535 {
+		t.Fatalf("interop: NodeOptions: port %d out of range", opts.Port)
+	}
+	var flags []string
 	if len(bootstrap) > 0 {
-		list := make([]string, len(bootstrap))
-		for i, b := range bootstrap {
-			a, err := addrArgsOf(b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			list[i] = a.Host + ":" + strconv.Itoa(a.Port)
+		list, err := hostPorts(bootstrap)
+		if err != nil {
+			t.Fatal(err)
 		}
-		args = append(args, "--bootstrap", strings.Join(list, ","))
+		flags = append(flags, "--bootstrap", strings.Join(list, ","))
 	}
 	switch {
 	case opts.Adaptive && opts.Ephemeral:
 		t.Fatal("interop: NodeOptions: Adaptive and Ephemeral exclude each other")
 	case opts.Adaptive:
-		args = append(args, "--adaptive")
+		flags = append(flags, "--adaptive")
 	case opts.Ephemeral:
-		args = append(args, "--ephemeral")
-	}
-	if opts.Port < 0 || opts.Port > 65535 {
-		t.Fatalf("interop: NodeOptions: port %d out of range", opts.Port)
-	}
-	if opts.Port != 0 {
-		args = append(args, "--port", strconv.Itoa(opts.Port))
+		flags = append(flags, "--ephemeral")
 	}
 	if opts.LogRequests {
-		args = append(args, "--log-requests")
+		flags = append(flags, "--log-requests")
 	}
-	return start(t, "js node", args...)
+	return flags
 }
 
 func start(t testing.TB, name string, args ...string) *Node {

@@ -172,12 +172,7 @@ func StartUDX(t testing.TB) *UDXNode {
 func requireUDX(t testing.TB) {
 	t.Helper()
 	Require(t)
-	if problem := checkUDX(); problem != "" {
-		if os.Getenv(RequireEnv) == "1" {
-			t.Fatalf("interop: %s (%s=1, so this is a failure)", problem, RequireEnv)
-		}
-		t.Skipf("interop: %s; set %s=1 to fail instead of skipping", problem, RequireEnv)
-	}
+	skipOrFail(t, checkUDX())
 }
 
 var checkUDX = sync.OnceValue(func() string {
@@ -198,14 +193,7 @@ var checkUDX = sync.OnceValue(func() string {
 	if want == "" {
 		return fmt.Sprintf("%s does not pin udx-native", lock)
 	}
-	got, err := installedVersion(filepath.Join(Dir(), "node_modules", "udx-native", "package.json"))
-	if err != nil {
-		return fmt.Sprintf("udx-native is not installed (%v); run `npm ci` in interop/", err)
-	}
-	if got != want {
-		return fmt.Sprintf("installed udx-native is %s, package-lock.json pins %s; run `npm ci` in interop/", got, want)
-	}
-	return ""
+	return checkInstalled("udx-native", want, "package-lock.json")
 })
 
 // String returns the name used in messages, such as "js udx (pid 123)".

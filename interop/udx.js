@@ -17,7 +17,7 @@
 //            {"id":N,"ok":false,"error":"...","code":"..."|null}
 // stdin takes one JSON command per line: {"op":OP,"id":N,...arguments}. Commands
 // run concurrently; replies may come back in any order. Byte fields are hex.
-// Sockets are named by the number the socket op returns (1, 2, ...); streams by
+// The JSON-lines plumbing is jsonlines.js. Sockets are named by the number the socket op returns (1, 2, ...); streams by
 // their local UDX id.
 //
 // Received stream data is not forwarded: the driver keeps, per stream, a
@@ -35,7 +35,7 @@
 
 const UDX = require('udx-native')
 const crypto = require('crypto')
-const readline = require('readline')
+const { event, hexArg, serve } = require('./jsonlines')
 
 const EVENT_DATA_MAX = 256 // bytes of a message or datagram copied into its event
 const RECV_KEEP = 64 * 1024 // bytes of received stream data kept for the recv op
@@ -56,14 +56,6 @@ function fail (message, code) {
   const err = new Error(message)
   if (code) err.code = code
   return err
-}
-
-function bytesArg (cmd, field) {
-  const s = cmd[field]
-  if (typeof s !== 'string' || !/^(?:[0-9a-fA-F]{2})*$/.test(s)) {
-    throw fail(`${field}: want a hex string`)
-  }
-  return Buffer.from(s, 'hex')
 }
 
 function intArg (cmd, field, max) {
@@ -116,17 +108,6 @@ function connectedEntryArg (cmd, field) {
 }
 
 // ---- output ----------------------------------------------------------------
-
-let exiting = false
-
-function write (obj) {
-  process.stdout.write(JSON.stringify(obj) + '\n')
-}
-
-function event (name, fields) {
-  if (exiting) return
-  write({ event: name, ...fields })
-}
 
 // addr formats an address as Go's netip.AddrPort parses it.
 function addr (host, port) {
@@ -380,7 +361,7 @@ const ops = {
   },
   write: async (cmd) => {
     const e = connectedEntryArg(cmd, 'stream')
-    await writeAll(e, bytesArg(cmd, 'data'))
+    await writeAll(e, hexArg(cmd, 'data'))
     return null
   },
   writeFile: async (cmd) => {
@@ -412,10 +393,10 @@ const ops = {
   },
   send: async (cmd) => {
     const e = openEntryArg(cmd, 'stream')
-    return { sent: await e.stream.send(bytesArg(cmd, 'data')) }
+    return { sent: await e.stream.send(hexArg(cmd, 'data')) }
   },
   trySend: (cmd) => {
-    openEntryArg(cmd, 'stream').stream.trySend(bytesArg(cmd, 'data'))
+    openEntryArg(cmd, 'stream').stream.trySend(hexArg(cmd, 'data'))
     return null
   },
   changeRemote: (cmd) => {
@@ -441,74 +422,24 @@ const ops = {
   },
   sendRaw: async (cmd) => {
     const s = socketArg(cmd, 'socket')
-    return { sent: await s.send(bytesArg(cmd, 'data'), portArg(cmd, 'port'), hostArg(cmd, 'host', '127.0.0.1')) }
-  }
-}
-
-async function run (cmd) {
-  try {
-    if (cmd.op === 'exit') {
-      await stop()
-      write({ id: cmd.id, ok: true, result: null })
-      finish(0)
-      return
-    }
-    if (typeof cmd.op !== 'string' || !Object.hasOwn(ops, cmd.op)) {
-      throw fail(`unknown op ${JSON.stringify(cmd.op)}`)
-    }
-    const result = await ops[cmd.op](cmd)
-    write({ id: cmd.id, ok: true, result: result === undefined ? null : result })
-  } catch (err) {
-    const code = err && err.code !== undefined && err.code !== null ? String(err.code) : null
-    write({ id: cmd.id, ok: false, error: (err && err.message) || String(err), code })
+    return { sent: await s.send(hexArg(cmd, 'data'), portArg(cmd, 'port'), hostArg(cmd, 'host', '127.0.0.1')) }
   }
 }
 
 // ---- lifecycle -------------------------------------------------------------
 
-let stopping = null
-
-function stop () {
-  if (stopping === null) {
+serve({
+  ops,
+  stop: () => {
     for (const e of streams.values()) {
       if (!e.closed) e.stream.destroy()
     }
     // A socket closes once its streams are gone. A relayed leg may never
     // report its close (udx-native quirk), so do not wait for ever.
     const closed = Promise.all([...sockets.values()].map((s) => s.close()))
-    stopping = Promise.race([closed, new Promise((resolve) => setTimeout(resolve, STOP_GRACE_MS))])
+    return Promise.race([closed, new Promise((resolve) => setTimeout(resolve, STOP_GRACE_MS))])
   }
-  return stopping
-}
-
-// finish exits once everything already written to stdout has been flushed.
-function finish (code) {
-  if (exiting) return
-  exiting = true
-  process.stdout.write('', () => process.exit(code))
-}
-
-readline.createInterface({ input: process.stdin, crlfDelay: Infinity })
-  .on('line', (line) => {
-    if (line.trim() === '') return
-    let cmd
-    try {
-      cmd = JSON.parse(line)
-    } catch (err) {
-      event('driver-error', { error: `bad JSON: ${err.message}`, line })
-      return
-    }
-    if (cmd === null || typeof cmd !== 'object' || typeof cmd.id !== 'number') {
-      event('driver-error', { error: 'command without a numeric "id"', line })
-      return
-    }
-    run(cmd) // not awaited: commands run concurrently
-  })
-  .on('close', () => stop().then(() => finish(0)))
-
-for (const sig of ['SIGTERM', 'SIGINT']) {
-  process.on(sig, () => stop().then(() => finish(0)))
-}
+})
 
 // The Go side waits for "listening" (with an "info" object) before it sends
 // commands; udx-native needs no set-up, so say so at once.

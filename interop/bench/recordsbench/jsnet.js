@@ -31,11 +31,13 @@
 // clock starts. An operation still running after --op-timeout fails.
 //
 // The process also destroys the network and exits on stdin EOF, SIGTERM and SIGINT.
+// The JSON-lines plumbing is interop/jsonlines.js, which the interop drivers share
+// (jsnet.js's replies carry no "code" and its driver-error events no "line").
 
 const HyperDHT = require('hyperdht')
 const dgram = require('dgram')
-const readline = require('readline')
 const { performance } = require('perf_hooks')
+const { write, exitAfter, errorText, shutdown, serve } = require('../../jsonlines')
 
 const STOP_GRACE_MS = 10000
 const HOST = '127.0.0.1'
@@ -214,76 +216,25 @@ const ops = {
   lookup: (cmd) => runPhase(lookupOne, 'lookup', cmd)
 }
 
-// ---- output and lifecycle --------------------------------------------------
+// ---- lifecycle -------------------------------------------------------------
 
-let exiting = false
-
-function write (obj) {
-  process.stdout.write(JSON.stringify(obj) + '\n')
-}
-
-async function run (cmd) {
-  try {
-    if (cmd.op === 'exit') {
-      await stop()
-      write({ id: cmd.id, ok: true, result: null })
-      finish(0)
-      return
-    }
+serve({
+  ops,
+  check: () => {
     if (client === null) throw new Error('the network is not up yet')
-    if (typeof cmd.op !== 'string' || !Object.hasOwn(ops, cmd.op)) throw new Error(`unknown op ${JSON.stringify(cmd.op)}`)
-    write({ id: cmd.id, ok: true, result: await ops[cmd.op](cmd) })
-  } catch (err) {
-    write({ id: cmd.id, ok: false, error: (err && err.message) || String(err) })
-  }
-}
-
-let stopping = null
-
-function stop () {
-  if (stopping === null) {
-    setTimeout(() => {
-      process.stderr.write('jsnet.js: destroy did not finish in time\n')
-      process.exit(1)
-    }, STOP_GRACE_MS).unref()
+  },
+  stop: () => {
+    exitAfter(STOP_GRACE_MS, 'jsnet.js: destroy did not finish in time')
     const all = client === null ? nodes : [client, ...nodes]
-    stopping = Promise.all(all.map((n) => n.destroy({ force: true }).catch((err) => {
-      process.stderr.write(`jsnet.js: destroy: ${err && err.stack ? err.stack : err}\n`)
+    return Promise.all(all.map((n) => n.destroy({ force: true }).catch((err) => {
+      process.stderr.write(`jsnet.js: destroy: ${errorText(err)}\n`)
     })))
-  }
-  return stopping
-}
-
-// finish exits once everything already written to stdout has been flushed.
-function finish (code) {
-  if (exiting) return
-  exiting = true
-  process.stdout.write('', () => process.exit(code))
-}
-
-readline.createInterface({ input: process.stdin, crlfDelay: Infinity })
-  .on('line', (line) => {
-    if (line.trim() === '') return
-    let cmd
-    try {
-      cmd = JSON.parse(line)
-    } catch (err) {
-      write({ event: 'driver-error', error: `bad JSON: ${err.message}` })
-      return
-    }
-    if (cmd === null || typeof cmd !== 'object' || typeof cmd.id !== 'number') {
-      write({ event: 'driver-error', error: 'command without a numeric "id"' })
-      return
-    }
-    run(cmd) // not awaited: commands run concurrently
-  })
-  .on('close', () => stop().then(() => finish(0)))
-
-for (const sig of ['SIGTERM', 'SIGINT']) {
-  process.on(sig, () => stop().then(() => finish(0)))
-}
+  },
+  errorCodes: false,
+  echoLines: false
+})
 
 startNetwork().catch((err) => {
-  process.stderr.write(`jsnet.js: network failed to start: ${err && err.stack ? err.stack : err}\n`)
-  stop().then(() => finish(1))
+  process.stderr.write(`jsnet.js: network failed to start: ${errorText(err)}\n`)
+  shutdown(1)
 })

@@ -38,6 +38,9 @@ import (
 	"runtime"
 	"syscall"
 	"time"
+
+	"github.com/hyperlan/hyperlan/interop/bench/internal/driver"
+	"github.com/hyperlan/hyperlan/interop/bench/internal/procstat"
 )
 
 // Exit codes.
@@ -131,25 +134,19 @@ func parseBenchFlags(args []string, stderr io.Writer) (config, error) {
 	case cfg.goProcs < 0:
 		return cfg, fmt.Errorf("-go-procs %d: want 0 or more", cfg.goProcs)
 	}
-	switch *only {
-	case "":
-		cfg.targets = []string{"go", "js"}
-	case "go", "js":
-		cfg.targets = []string{*only}
-	default:
-		return cfg, fmt.Errorf("-only %q: want go or js", *only)
-	}
-	return cfg, nil
+	var err error
+	cfg.targets, err = driver.Targets(*only)
+	return cfg, err
 }
 
 // bench runs every target in turn and collects the report. Each network process is stopped
 // before the next one starts, and before bench returns, whatever happened.
 func bench(ctx context.Context, cfg config, log io.Writer) (*report, error) {
-	root, err := moduleRoot()
+	root, err := driver.ModuleRoot("recordsbench")
 	if err != nil {
 		return nil, err
 	}
-	rep := &report{cfg: cfg, cpus: runtime.NumCPU(), loadavg: loadAverage(), results: map[string][]*result{}}
+	rep := &report{cfg: cfg, cpus: runtime.NumCPU(), loadavg: procstat.LoadAverage(), results: map[string][]*result{}}
 	fmt.Fprintf(log, "recordsbench: %d CPUs shared by the network process and this one (load average %s); %d nodes, %d topics, %d in flight\n",
 		rep.cpus, rep.loadavg, cfg.nodes, cfg.topics, cfg.concurrency)
 	warm, measured := workItems("warmup", cfg.warmup), workItems("measured", cfg.topics)
@@ -173,7 +170,7 @@ func benchTarget(ctx context.Context, cfg config, root, target string, warm, mea
 		return nil, err
 	}
 	defer func() {
-		if stopErr := nw.stop(); stopErr != nil && err == nil {
+		if stopErr := nw.Stop(); stopErr != nil && err == nil {
 			err = stopErr
 		}
 	}()
@@ -184,7 +181,7 @@ func benchTarget(ctx context.Context, cfg config, root, target string, warm, mea
 	if res.infoBefore, err = nw.info(ctx); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(log, "%s: %s up in %.2f s: %d nodes, %d persistent; tables %d..%d nodes\n", target, nw.name,
+	fmt.Fprintf(log, "%s: %s up in %.2f s: %d nodes, %d persistent; tables %d..%d nodes\n", target, nw.Name(),
 		res.ready.StartupMs/1000, res.ready.Nodes, res.ready.Persistent, res.infoBefore.TableMin, res.infoBefore.TableMax)
 
 	wait := phaseWait(cfg, len(warm))
@@ -199,18 +196,18 @@ func benchTarget(ctx context.Context, cfg config, root, target string, warm, mea
 
 	wait = phaseWait(cfg, len(measured))
 	for i, op := range []string{"announce", "lookup"} {
-		before := takeCPUSample(nw.pid())
+		before := takeCPUSample(nw.Pid())
 		p, err := nw.phase(ctx, op, cfg.concurrency, measured, wait)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", op, err)
 		}
-		p.cpu, p.cpuUser, p.cpuOK = takeCPUSample(nw.pid()).since(before)
+		p.cpu, p.cpuUser, p.cpuOK = takeCPUSample(nw.Pid()).since(before)
 		res.phases[i] = p
 		fmt.Fprintf(log, "%s: %d %ss in %.2f s (%d ok, %d failed%s), network cpu %.2f s\n",
 			target, len(measured), op, p.WallMs/1000, p.OK, p.Failed, errNote(p.Error), p.cpu.Seconds())
 	}
 
-	res.rssKB, res.hwmKB, err = procMemory(nw.pid())
+	res.rssKB, res.hwmKB, err = procstat.Memory(nw.Pid())
 	if err != nil {
 		fmt.Fprintf(log, "%s: memory not measured: %v\n", target, err)
 	}

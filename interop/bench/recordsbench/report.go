@@ -9,6 +9,8 @@ import (
 	"slices"
 	"text/tabwriter"
 	"time"
+
+	"github.com/hyperlan/hyperlan/interop/bench/internal/procstat"
 )
 
 // Phases, in the order they run.
@@ -318,7 +320,7 @@ type cpuSample struct {
 }
 
 func takeCPUSample(pid int) cpuSample {
-	total, user, err := procCPU(pid)
+	total, user, err := procstat.CPU(pid)
 	return cpuSample{total: total, user: user, ok: err == nil}
 }
 

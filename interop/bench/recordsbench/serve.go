@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +16,7 @@ import (
 	"github.com/hyperlan/hyperlan/dht"
 	"github.com/hyperlan/hyperlan/dht/records"
 	"github.com/hyperlan/hyperlan/dht/rpc"
+	"github.com/hyperlan/hyperlan/interop/bench/internal/driver"
 )
 
 // maxNodes bounds -nodes: every node holds two sockets, and all of them live in one process.
@@ -71,17 +71,7 @@ func serveGoNet(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		Persistent: nw.info().Persistent, StartupMs: float64(time.Since(start).Nanoseconds()) / 1e6,
 	})
 
-	// The reader goroutine ends at EOF; if the process is stopped by a signal instead, it is
-	// still blocked on stdin when the process exits, which is harmless.
-	lines := make(chan []byte)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(stdin)
-		sc.Buffer(make([]byte, 64<<10), maxLine)
-		for sc.Scan() {
-			lines <- append([]byte(nil), sc.Bytes()...)
-		}
-	}()
+	lines := driver.Lines(stdin, maxLine)
 	for {
 		select {
 		case <-ctx.Done():

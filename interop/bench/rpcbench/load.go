@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hyperlan/hyperlan/dht/rpc"
+	"github.com/hyperlan/hyperlan/interop/bench/internal/procstat"
 )
 
 const (
@@ -70,7 +71,7 @@ func runLoad(ctx context.Context, cfg config, srv *server, cmd uint64) (*loadRes
 	from, end := cfg.warmup, cfg.warmup+cfg.duration
 	// CPU use is sampled when the measurement starts and after the workers stop, at end.
 	start := make(chan cpuSample, 1)
-	timer := time.AfterFunc(from, func() { start <- takeCPUSample(srv.pid()) })
+	timer := time.AfterFunc(from, func() { start <- takeCPUSample(srv.Pid()) })
 	defer timer.Stop()
 	errs := make([]error, len(workers))
 	var wg sync.WaitGroup
@@ -93,9 +94,9 @@ func runLoad(ctx context.Context, cfg config, srv *server, cmd uint64) (*loadRes
 	for _, w := range workers {
 		res.add(&w.res)
 	}
-	res.serverCPU, res.serverUsr, res.clientCPU = takeCPUSample(srv.pid()).since(<-start)
+	res.serverCPU, res.serverUsr, res.clientCPU = takeCPUSample(srv.Pid()).since(<-start)
 	if res.answered == 0 {
-		return nil, fmt.Errorf("%s: no replies (%s)", commandName(cmd), srv.diag())
+		return nil, fmt.Errorf("%s: no replies (%s)", commandName(cmd), srv.Diag())
 	}
 	return res, nil
 }
@@ -108,8 +109,8 @@ type cpuSample struct {
 }
 
 func takeCPUSample(pid int) cpuSample {
-	srv, usr, err1 := procCPU(pid)
-	self, err2 := selfCPU()
+	srv, usr, err1 := procstat.CPU(pid)
+	self, err2 := procstat.SelfCPU()
 	return cpuSample{at: time.Now(), server: srv, serverUsr: usr, client: self, ok: err1 == nil && err2 == nil}
 }
 

@@ -36,6 +36,8 @@ import (
 	"time"
 
 	"github.com/hyperlan/hyperlan/dht/rpc"
+	"github.com/hyperlan/hyperlan/interop/bench/internal/driver"
+	"github.com/hyperlan/hyperlan/interop/bench/internal/procstat"
 )
 
 // Exit codes.
@@ -123,25 +125,19 @@ func parseBenchFlags(args []string, stderr io.Writer) (config, error) {
 	case cfg.rounds < 1 || cfg.rounds > 20:
 		return cfg, fmt.Errorf("-rounds %d: want 1 to 20", cfg.rounds)
 	}
-	switch *only {
-	case "":
-		cfg.targets = []string{"go", "js"}
-	case "go", "js":
-		cfg.targets = []string{*only}
-	default:
-		return cfg, fmt.Errorf("-only %q: want go or js", *only)
-	}
-	return cfg, nil
+	var err error
+	cfg.targets, err = driver.Targets(*only)
+	return cfg, err
 }
 
 // bench runs every target in turn and collects the report. Each server process is stopped
 // before the next one starts, and before bench returns, whatever happened.
 func bench(ctx context.Context, cfg config, log io.Writer) (*report, error) {
-	root, err := moduleRoot()
+	root, err := driver.ModuleRoot("rpcbench")
 	if err != nil {
 		return nil, err
 	}
-	rep := &report{cpus: runtime.NumCPU(), loadavg: loadAverage(), results: map[string][]*result{}}
+	rep := &report{cpus: runtime.NumCPU(), loadavg: procstat.LoadAverage(), results: map[string][]*result{}}
 	fmt.Fprintf(log, "rpcbench: %d CPUs shared by the server and this load generator (load average %s); %d sockets x %d outstanding, %v warm-up + %v per command\n",
 		rep.cpus, rep.loadavg, cfg.clients, cfg.window, cfg.warmup, cfg.duration)
 	for round := 1; round <= cfg.rounds; round++ {
@@ -163,7 +159,7 @@ func benchTarget(ctx context.Context, cfg config, root, target string, log io.Wr
 		return nil, err
 	}
 	defer func() {
-		if stopErr := srv.stop(); stopErr != nil && err == nil {
+		if stopErr := srv.Stop(); stopErr != nil && err == nil {
 			err = stopErr
 		}
 	}()
@@ -173,7 +169,7 @@ func benchTarget(ctx context.Context, cfg config, root, target string, log io.Wr
 	if err := srv.waitPersistent(ctx, 10*time.Second); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(log, "%s: %s answers on %v\n", target, srv.name, srv.addr)
+	fmt.Fprintf(log, "%s: %s answers on %v\n", target, srv.Name(), srv.addr)
 
 	fl, err := openFillers(srv.addr, cfg.fillers)
 	if err != nil {
@@ -198,7 +194,7 @@ func benchTarget(ctx context.Context, cfg config, root, target string, log io.Wr
 			target, commandName(cmd), lr.rate(), lr.serverCPU, lr.clientCPU, lr.resent)
 	}
 
-	res.rssKB, res.hwmKB, err = procMemory(srv.pid())
+	res.rssKB, res.hwmKB, err = procstat.Memory(srv.Pid())
 	if err != nil {
 		fmt.Fprintf(log, "%s: memory not measured: %v\n", target, err)
 	}

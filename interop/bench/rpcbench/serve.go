@@ -10,6 +10,7 @@ import (
 	"net"
 
 	"github.com/hyperlan/hyperlan/dht/rpc"
+	"github.com/hyperlan/hyperlan/interop/bench/internal/driver"
 )
 
 // serveGo runs one Go bootstrapper on 127.0.0.1:port in this process, so that it is measured
@@ -48,16 +49,7 @@ func serveGo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	enc := json.NewEncoder(stdout)
 	enc.Encode(map[string]any{"event": "listening", "info": goInfo(n)})
 
-	// The reader goroutine ends at EOF; if the process is stopped by a signal instead, it is
-	// still blocked on stdin when the process exits, which is harmless.
-	lines := make(chan []byte)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(stdin)
-		for sc.Scan() {
-			lines <- append([]byte(nil), sc.Bytes()...)
-		}
-	}()
+	lines := driver.Lines(stdin, bufio.MaxScanTokenSize)
 	for {
 		select {
 		case <-ctx.Done():

@@ -1,4 +1,4 @@
-package main
+package procstat
 
 import (
 	"bytes"
@@ -10,14 +10,8 @@ import (
 	"time"
 )
 
-// sysProcAttr makes the kernel kill a server process if this process dies without stopping
-// it (SIGKILL, a crash).
-func sysProcAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-}
-
-// procMemory reads VmRSS and VmHWM (peak RSS), in KiB, from /proc/PID/status.
-func procMemory(pid int) (rssKB, hwmKB int64, err error) {
+// Memory reads VmRSS and VmHWM (peak RSS), in KiB, from /proc/PID/status.
+func Memory(pid int) (rssKB, hwmKB int64, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, 0, err
@@ -44,9 +38,9 @@ func procMemory(pid int) (rssKB, hwmKB int64, err error) {
 // architecture Go supports.
 const clockTicks = 100
 
-// procCPU returns the user plus system CPU time the process has used, and the user time
+// CPU returns the user plus system CPU time the process has used, and the user time
 // alone, from /proc/PID/stat.
-func procCPU(pid int) (total, user time.Duration, err error) {
+func CPU(pid int) (total, user time.Duration, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, 0, err
@@ -69,8 +63,8 @@ func procCPU(pid int) (total, user time.Duration, err error) {
 	return time.Duration(utime+stime) * time.Second / clockTicks, time.Duration(utime) * time.Second / clockTicks, nil
 }
 
-// selfCPU returns the user plus system CPU time this process has used.
-func selfCPU() (time.Duration, error) {
+// SelfCPU returns the user plus system CPU time this process has used.
+func SelfCPU() (time.Duration, error) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0, err
@@ -78,9 +72,9 @@ func selfCPU() (time.Duration, error) {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
 }
 
-// loadAverage returns the 1, 5 and 15 minute load averages, to show whether other work shared
+// LoadAverage returns the 1, 5 and 15 minute load averages, to show whether other work shared
 // the machine during the run.
-func loadAverage() string {
+func LoadAverage() string {
 	b, err := os.ReadFile("/proc/loadavg")
 	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
 		return strings.Join(f[:3], " ")

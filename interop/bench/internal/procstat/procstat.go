@@ -1,0 +1,5 @@
+// Package procstat reads what the benchmark tools in interop/bench measure of a
+// process from the operating system: its memory and CPU time, this process's own
+// CPU time, and the load average. The readers use /proc and work on Linux only;
+// elsewhere they return [errors.ErrUnsupported] (LoadAverage returns "unknown").
+package procstat
