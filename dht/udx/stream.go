@@ -1,0 +1,526 @@
+package udx
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+)
+
+// lingerTime is how long a stream that closed cleanly keeps its id to re-ack
+// a retransmitted END whose ack was lost. libudx has no such TIME_WAIT, so
+// its peer would time out 13 s later (udx.md §10, item 6); lingering is
+// harmless to it.
+const lingerTime = 15 * time.Second
+
+// StreamOptions configure a [Stream].
+type StreamOptions struct {
+	// Firewall is called for every packet that arrives on a socket other
+	// than the stream's, which includes every packet before Connect. It
+	// returns false to drop the packet without an ack. It may call Connect
+	// (the hyperdht server pattern: connect to whoever sends first). When it
+	// accepts without connecting, data is delivered and its ack deferred
+	// until Connect. nil rejects everything, as udx-native's default does.
+	// It runs on the socket's read goroutine with no lock held.
+	Firewall func(s *Stream, sock *Socket, from netip.AddrPort) bool
+
+	// OnMessage is called for every MESSAGE received (unreliable datagrams,
+	// udx.md §6), on the socket's read goroutine. b is valid only during the
+	// call: copy it to keep it. It may call Send. nil drops messages.
+	OnMessage func(b []byte)
+
+	// Logger receives debug logs of the stream's life. nil discards them.
+	Logger *slog.Logger
+}
+
+// StreamStats is a snapshot of a stream's counters and congestion state.
+type StreamStats struct {
+	SRTT            time.Duration // smoothed round-trip time; 0 before the first sample
+	RTO             time.Duration // current retransmission timeout
+	CWnd            int           // congestion window, packets
+	Inflight        int           // packets sent and neither acked nor declared lost
+	Retransmits     int           // packets retransmitted
+	FastRecoveries  int           // loss-recovery episodes started by SACK/RACK
+	RTOCount        int           // retransmission-timeout expiries
+	PacketsSent     int64         // datagrams sent, acks and retransmissions included
+	PacketsReceived int64         // packets handled by the stream
+	BytesSent       int64         // stream bytes sent for the first time
+	BytesReceived   int64         // stream bytes received in new packets
+}
+
+// Stream is one UDX stream: a reliable, ordered byte stream with half-close
+// to a peer stream, plus unreliable messages, over a [Socket]. It is a
+// [net.Conn] and safe for concurrent use.
+//
+// UDX has no handshake: both sides create a stream, learn each other's id
+// out of band and call Connect. The peer may send first; its packets then
+// go through StreamOptions.Firewall.
+//
+// Ending follows udx-native. CloseWrite sends END (a half-close); the peer
+// reads io.EOF after all data and may keep writing. When both sides have
+// ended and everything is acked the stream closes cleanly: Done is closed,
+// Err is nil, and Read still returns the buffered data, then io.EOF. Close
+// is Destroy, an abort: it sends one DESTROY, discards what is queued and
+// unread, and the peer gets ErrReset. For a graceful close call CloseWrite,
+// read to io.EOF, then Close (which after a clean close sends nothing).
+//
+// Not implemented: MTU probing (packets stay at MTUBase, as udx-native
+// 1.20.4-1.20.7 do), relaying (libudx relay_to), keepalive heartbeats, and
+// BBR (congestion control is NewReno with SACK/RACK loss detection).
+type Stream struct {
+	u    *Instance
+	id   StreamID
+	opts StreamOptions
+	log  *slog.Logger
+
+	mu        sync.Mutex
+	c         *conn   // guarded by mu
+	sock      *Socket // guarded by mu; nil until Connect
+	timer     *time.Timer
+	timerAt   time.Time // guarded by mu; when timer fires; zero = stopped
+	readSig   chan struct{}
+	writeSig  chan struct{}
+	readDL    time.Time // guarded by mu
+	writeDL   time.Time // guarded by mu
+	destroyed bool      // guarded by mu; Close or Destroy was called
+	lingerAt  time.Time // guarded by mu; set while a cleanly closed stream keeps its id
+	done      chan struct{}
+	doneOnce  sync.Once
+}
+
+// NewStream creates a stream with local id and registers it in the
+// instance's stream table, so packets for id reach it on any of the
+// instance's sockets. It returns ErrStreamIDTaken if the id is in use.
+func (u *Instance) NewStream(id StreamID, opts StreamOptions) (*Stream, error) {
+	s := &Stream{
+		u: u, id: id, opts: opts, log: opts.Logger,
+		readSig: make(chan struct{}), writeSig: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.c = newConn(s.output)
+	s.timer = time.AfterFunc(time.Hour, s.onTimer)
+	s.timer.Stop()
+	if !u.register(id, s) {
+		return nil, ErrStreamIDTaken
+	}
+	return s, nil
+}
+
+// output sends a datagram through the stream's current socket; called by
+// the engine with mu held. Send errors are not reported, as with UDP.
+func (s *Stream) output(b []byte, to netip.AddrPort) {
+	if s.sock == nil {
+		return
+	}
+	if _, err := s.sock.WriteToUDPAddrPort(b, to); err != nil {
+		s.log.Debug("udx: send failed", "stream", s.id, "to", to, "err", err)
+	}
+}
+
+// Connect connects the stream to the peer stream remoteID at addr, through
+// sock. It sends nothing unless data is waiting: UDX has no handshake. It
+// fails with ErrAlreadyConnected on a connected stream and net.ErrClosed on
+// a closed one.
+func (s *Stream) Connect(sock *Socket, remoteID StreamID, addr netip.AddrPort) error {
+	if sock == nil || !addr.IsValid() || addr.Port() == 0 {
+		return errors.New("udx: connect: need a socket and an address with a port")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.destroyed || s.c.closed {
+		return net.ErrClosed
+	}
+	if s.c.connected {
+		return ErrAlreadyConnected
+	}
+	s.sock = sock
+	s.c.connect(remoteID, unmap(addr), time.Now())
+	s.afterLocked()
+	return nil
+}
+
+// ChangeRemote moves a connected stream to the peer stream remoteID at addr
+// through sock (udx.md §2.8): packets built from now on go there, while
+// retransmissions of packets already sent keep their old id and address
+// (they leave through sock).
+func (s *Stream) ChangeRemote(sock *Socket, remoteID StreamID, addr netip.AddrPort) error {
+	if sock == nil || !addr.IsValid() || addr.Port() == 0 {
+		return errors.New("udx: change remote: need a socket and an address with a port")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.destroyed || s.c.closed {
+		return net.ErrClosed
+	}
+	if !s.c.connected {
+		return ErrNotConnected
+	}
+	s.sock = sock
+	s.c.changeRemote(remoteID, unmap(addr), time.Now())
+	s.afterLocked()
+	return nil
+}
+
+func unmap(a netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+}
+
+// onPacket implements streamHandler: it runs on the read goroutine of sock.
+func (s *Stream) onPacket(sock *Socket, h Header, b []byte, from netip.AddrPort) {
+	s.mu.Lock()
+	if s.destroyed || (s.c.closed && s.lingerAt.IsZero()) {
+		s.mu.Unlock()
+		return
+	}
+	if sock != s.sock {
+		if s.c.closed {
+			s.mu.Unlock()
+			return
+		}
+		fw := s.opts.Firewall
+		s.mu.Unlock()
+		if fw == nil || !fw(s, sock, from) {
+			return
+		}
+		s.mu.Lock()
+		if s.destroyed || s.c.closed {
+			s.mu.Unlock()
+			return
+		}
+	}
+	msg, isMsg := s.c.onPacket(h, b, time.Now())
+	s.afterLocked()
+	s.mu.Unlock()
+	if isMsg && s.opts.OnMessage != nil {
+		s.opts.OnMessage(msg)
+	}
+}
+
+// onTimer runs on the timer's goroutine.
+func (s *Stream) onTimer() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.timerAt = time.Time{}
+	if s.destroyed {
+		return
+	}
+	now := time.Now()
+	if !s.lingerAt.IsZero() && !now.Before(s.lingerAt) {
+		s.lingerAt = time.Time{}
+		s.u.unregister(s.id, s)
+		return
+	}
+	s.c.onTimer(now)
+	s.afterLocked()
+}
+
+// afterLocked acts on what the engine did: wakes blocked calls, finishes a
+// closed stream and re-arms the timer.
+func (s *Stream) afterLocked() {
+	if s.c.wakeRead {
+		s.c.wakeRead = false
+		close(s.readSig)
+		s.readSig = make(chan struct{})
+	}
+	if s.c.wakeWrite {
+		s.c.wakeWrite = false
+		close(s.writeSig)
+		s.writeSig = make(chan struct{})
+	}
+	if s.c.closed && !s.isDone() {
+		s.finishLocked()
+	}
+	at := s.c.deadline()
+	if !s.lingerAt.IsZero() {
+		at = s.lingerAt
+	}
+	if at.IsZero() {
+		if !s.timerAt.IsZero() {
+			s.timer.Stop()
+			s.timerAt = time.Time{}
+		}
+		return
+	}
+	if !at.Equal(s.timerAt) {
+		s.timer.Reset(time.Until(at))
+		s.timerAt = at
+	}
+}
+
+// finishLocked ends a stream whose engine closed. A clean close lingers
+// with its id registered; every other end releases the id at once.
+func (s *Stream) finishLocked() {
+	switch {
+	case s.c.finished && !s.destroyed:
+		s.lingerAt = time.Now().Add(lingerTime)
+		s.log.Debug("udx: stream closed", "stream", s.id)
+	default:
+		s.u.unregister(s.id, s)
+		if s.c.err != nil {
+			s.log.Debug("udx: stream failed", "stream", s.id, "err", s.c.err)
+		}
+	}
+	s.doneOnce.Do(func() { close(s.done) })
+}
+
+func (s *Stream) isDone() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Read reads stream data. It returns io.EOF once the peer's END has been
+// read, ErrReset or ErrTimeout when the stream failed, and net.ErrClosed
+// after Close. It honours the read deadline.
+func (s *Stream) Read(b []byte) (int, error) {
+	for {
+		s.mu.Lock()
+		switch {
+		case s.destroyed:
+			s.mu.Unlock()
+			return 0, net.ErrClosed
+		case s.c.rcv.buffered() > 0:
+			if len(b) == 0 {
+				s.mu.Unlock()
+				return 0, nil
+			}
+			n := s.c.rcv.read(b)
+			s.c.afterRead()
+			s.afterLocked()
+			s.mu.Unlock()
+			return n, nil
+		case s.c.rcv.eof:
+			s.mu.Unlock()
+			return 0, io.EOF
+		case s.c.err != nil:
+			err := s.c.err
+			s.mu.Unlock()
+			return 0, err
+		}
+		sig, dl := s.readSig, s.readDL
+		s.mu.Unlock()
+		if err := wait(sig, dl); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// Write queues b for sending and returns once all of it is queued. It
+// blocks while more than 256 KiB plus a congestion window is waiting to be
+// sent. Data written before Connect is sent on Connect. It returns
+// ErrWriteAfterEnd after CloseWrite, ErrReset or ErrTimeout when the stream
+// failed, and net.ErrClosed after Close.
+func (s *Stream) Write(b []byte) (int, error) {
+	n := 0
+	for {
+		s.mu.Lock()
+		switch {
+		case s.destroyed:
+			s.mu.Unlock()
+			return n, net.ErrClosed
+		case s.c.err != nil:
+			err := s.c.err
+			s.mu.Unlock()
+			return n, err
+		case s.c.snd.endQueued:
+			s.mu.Unlock()
+			return n, ErrWriteAfterEnd
+		}
+		if room := s.c.writeRoom(); room > 0 && n < len(b) {
+			k := min(room, len(b)-n)
+			s.c.write(b[n:n+k], time.Now())
+			n += k
+			s.afterLocked()
+		}
+		if n == len(b) {
+			s.mu.Unlock()
+			return n, nil
+		}
+		sig, dl := s.writeSig, s.writeDL
+		s.mu.Unlock()
+		if err := wait(sig, dl); err != nil {
+			return n, err
+		}
+	}
+}
+
+// wait blocks until sig is closed or the deadline passes.
+func wait(sig <-chan struct{}, deadline time.Time) error {
+	if deadline.IsZero() {
+		<-sig
+		return nil
+	}
+	d := time.Until(deadline)
+	if d <= 0 {
+		return os.ErrDeadlineExceeded
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-sig:
+		return nil
+	case <-t.C:
+		return os.ErrDeadlineExceeded
+	}
+}
+
+// CloseWrite ends the sending direction (udx-native end()): an END follows
+// the data already written. Reading goes on. It is idempotent.
+func (s *Stream) CloseWrite() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.destroyed {
+		return net.ErrClosed
+	}
+	if s.c.err != nil {
+		return s.c.err
+	}
+	if !s.c.snd.endQueued && !s.c.closed {
+		s.c.end(time.Now())
+		s.afterLocked()
+	}
+	return nil
+}
+
+// Close is Destroy: UDX's close is an abort. See [Stream] for a graceful
+// close.
+func (s *Stream) Close() error { return s.Destroy() }
+
+// Destroy aborts the stream: a connected stream that has not closed sends
+// one DESTROY (the peer gets ErrReset if it arrives), then queued and unread
+// data are discarded and the id is released. Blocked and later calls return
+// net.ErrClosed. Err stays nil unless the stream had already failed. It is
+// idempotent.
+func (s *Stream) Destroy() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.destroyed {
+		return nil
+	}
+	s.destroyed = true
+	s.c.destroy()
+	s.lingerAt = time.Time{}
+	s.u.unregister(s.id, s)
+	s.afterLocked()
+	s.doneOnce.Do(func() { close(s.done) })
+	close(s.readSig)
+	s.readSig = make(chan struct{})
+	close(s.writeSig)
+	s.writeSig = make(chan struct{})
+	return nil
+}
+
+// Done returns a channel closed when the stream has ended: closed cleanly,
+// failed (see Err) or destroyed locally.
+func (s *Stream) Done() <-chan struct{} { return s.done }
+
+// Err returns why the stream failed: ErrReset or ErrTimeout. It is nil
+// while the stream is open and after a clean close or a local Destroy.
+func (s *Stream) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.c.err
+}
+
+// Send sends b as one unreliable MESSAGE (udx.md §6): not acked, not
+// retransmitted, not ordered with the stream data. It returns
+// ErrNotConnected before Connect and ErrMessageTooLarge when b is longer
+// than the stream's maximum payload; a send error of the socket is returned
+// but, as with UDP, success does not mean delivery.
+func (s *Stream) Send(b []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.destroyed || s.c.closed:
+		return net.ErrClosed
+	case !s.c.connected:
+		return ErrNotConnected
+	case len(b) > s.c.mss:
+		return ErrMessageTooLarge
+	}
+	s.c.sendMessage(b)
+	return nil
+}
+
+// TrySend is Send; sending a datagram never blocks. It exists for parity
+// with udx-native.
+func (s *Stream) TrySend(b []byte) error { return s.Send(b) }
+
+// SetDeadline sets the read and write deadlines.
+func (s *Stream) SetDeadline(t time.Time) error {
+	s.SetReadDeadline(t)
+	return s.SetWriteDeadline(t)
+}
+
+// SetReadDeadline sets the deadline for Read; a blocked Read sees the change.
+func (s *Stream) SetReadDeadline(t time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.readDL = t
+	close(s.readSig)
+	s.readSig = make(chan struct{})
+	return nil
+}
+
+// SetWriteDeadline sets the deadline for Write; a blocked Write sees the
+// change.
+func (s *Stream) SetWriteDeadline(t time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.writeDL = t
+	close(s.writeSig)
+	s.writeSig = make(chan struct{})
+	return nil
+}
+
+// ID returns the stream's local id.
+func (s *Stream) ID() StreamID { return s.id }
+
+// RemoteID returns the peer's stream id (0 before Connect).
+func (s *Stream) RemoteID() StreamID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.c.remoteID
+}
+
+// LocalAddr returns the address of the stream's socket (nil before Connect).
+func (s *Stream) LocalAddr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sock == nil {
+		return nil
+	}
+	return s.sock.LocalAddr()
+}
+
+// RemoteAddr returns the peer's address (nil before Connect).
+func (s *Stream) RemoteAddr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.c.connected {
+		return nil
+	}
+	return net.UDPAddrFromAddrPort(s.c.remote)
+}
+
+// Stats returns a snapshot of the stream's counters.
+func (s *Stream) Stats() StreamStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.c.stats
+	st.SRTT = s.c.snd.rtt.srtt
+	st.RTO = s.c.snd.rtt.timeout()
+	st.CWnd = s.c.snd.cc.cwnd
+	st.Inflight = s.c.snd.inflight
+	return st
+}

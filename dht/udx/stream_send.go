@@ -1,0 +1,503 @@
+package udx
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Send-side constants.
+const (
+	// writeBufferBase is what Write may queue beyond the congestion window
+	// before it blocks (libudx's 262144-byte drain threshold, udx.md §2.3).
+	writeBufferBase = 256 << 10
+
+	// maxRTOTimeouts is how many RTO expiries one packet survives; the next
+	// one fails the stream with ErrTimeout (UDX_MAX_RTO_TIMEOUTS).
+	maxRTOTimeouts = 6
+
+	// minPTO keeps the tail-loss probe from firing before an ack can come
+	// back when the measured RTT is close to zero.
+	minPTO = 10 * time.Millisecond
+)
+
+// Loss-recovery states, as libudx ca_state.
+const (
+	stateOpen     = iota // no loss outstanding
+	stateRecovery        // fast recovery after SACK/RACK loss detection
+	stateLoss            // after an RTO
+)
+
+// sentPacket is a DATA or END packet waiting for its ack.
+type sentPacket struct {
+	buf     []byte         // the whole datagram; header rewritten on retransmission
+	to      netip.AddrPort // where it was first sent; retransmissions follow it
+	sentAt  time.Time      // last (re)transmission
+	size    int            // payload bytes
+	retx    bool           // retransmitted at least once: no RTT sample (Karn)
+	acked   bool           // selectively acked
+	lost    bool           // declared lost, waiting in the retransmit queue
+	rtoHits int            // RTO expiries that marked it lost
+}
+
+// sender is the state of the sending half of a stream: the write queue, the
+// packets in flight, and the RTT, RACK and congestion state.
+type sender struct {
+	una, nxt Seq // oldest unacked seq; next seq to use
+
+	pending []byte // written, not yet packetised: pending[off:]
+	off     int
+
+	endQueued bool // CloseWrite was called
+	endSent   bool // the END packet was built, at endSeq
+	endSeq    Seq
+	ended     bool // END and everything before it acked
+
+	sent     []sentPacket // seqs una .. nxt-1
+	retxQ    []Seq        // packets declared lost, oldest loss first
+	inflight int          // sent and neither acked nor declared lost
+	sacked   int          // entries of sent acked selectively
+
+	wnd      uint32 // the peer's advertised receive window, bytes
+	wl1, wl2 Seq    // seq and ack of the packet that last set wnd
+
+	cc       newReno
+	rtt      rttEstimator
+	state    int // stateOpen, stateRecovery, stateLoss
+	recovery Seq // recovery ends when una reaches it
+
+	rack struct {
+		xmit  time.Time // send time of the most recently sent packet delivered
+		seq   Seq
+		rtt   time.Duration
+		valid bool
+	}
+	tlpAllowed bool // an RTT sample arrived since the last probe
+
+	rtoAt, tlpAt, reoAt, zwpAt time.Time // armed timers; zero = off
+
+	changePending bool // ChangeRemote waits for the old flight's acks
+	changeSeq     Seq
+
+	free [][]byte // datagram buffers to reuse
+}
+
+func (s *sender) init() {
+	s.cc = newNewReno()
+	s.wnd = recvWindow
+	s.tlpAllowed = true
+}
+
+// stop disarms every timer and drops what is queued.
+func (s *sender) stop() {
+	s.rtoAt, s.tlpAt, s.reoAt, s.zwpAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	s.pending, s.off = nil, 0
+	s.sent, s.retxQ, s.free = nil, nil, nil
+	s.inflight = 0
+}
+
+func (s *sender) deadline() time.Time {
+	var d time.Time
+	for _, t := range [...]time.Time{s.rtoAt, s.tlpAt, s.reoAt, s.zwpAt} {
+		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
+			d = t
+		}
+	}
+	return d
+}
+
+func (s *sender) queued() int { return len(s.pending) - s.off }
+
+func (s *sender) noteRemoteChange() {
+	s.changePending = s.una != s.nxt
+	s.changeSeq = s.nxt
+}
+
+// hasNew reports whether a new packet (data or END) is waiting.
+func (s *sender) hasNew() bool {
+	return s.queued() > 0 || (s.endQueued && !s.endSent)
+}
+
+// windowPackets is how many packets the peer's receive window allows
+// between una and nxt: at least one while it is open.
+func (c *conn) windowPackets() int {
+	if c.snd.wnd == 0 {
+		return 0
+	}
+	return max(int(c.snd.wnd)/c.mss, 1)
+}
+
+// writeRoom returns how many bytes Write may queue now.
+func (c *conn) writeRoom() int {
+	return writeBufferBase + c.snd.cc.cwnd*c.mss - c.snd.queued()
+}
+
+// write queues b for sending and sends what the windows allow.
+func (c *conn) write(b []byte, now time.Time) {
+	s := &c.snd
+	if s.off > 0 && s.off == len(s.pending) {
+		s.pending, s.off = s.pending[:0], 0
+	}
+	s.pending = append(s.pending, b...)
+	c.pump(now)
+}
+
+// end queues the END after everything written.
+func (c *conn) end(now time.Time) {
+	c.snd.endQueued = true
+	c.pump(now)
+}
+
+// pump sends what the congestion and receive windows allow: retransmissions
+// first, then new packets (libudx send_packets).
+func (c *conn) pump(now time.Time) {
+	s := &c.snd
+	if !c.connected || c.closed {
+		return
+	}
+	sentNew := false
+	for s.inflight < s.cc.cwnd {
+		if len(s.retxQ) > 0 {
+			seq := s.retxQ[0]
+			s.retxQ = s.retxQ[1:]
+			if i := int(seq - s.una); SeqDiff(seq, s.una) >= 0 && i < len(s.sent) && s.sent[i].lost && !s.sent[i].acked {
+				c.retransmit(i, now)
+			}
+			continue
+		}
+		if !s.hasNew() || int(s.nxt-s.una) >= c.windowPackets() {
+			break
+		}
+		c.sendNew(now)
+		sentNew = true
+	}
+	if len(s.retxQ) == 0 {
+		s.retxQ = s.retxQ[:0:0] // let the backing array go
+	}
+	if sentNew {
+		c.armTLP(now)
+	}
+	// A closed window with data waiting and nothing in flight to bring an
+	// ack: probe it with HEARTBEATs (udx.md §3.7).
+	if s.wnd == 0 && s.hasNew() && s.una == s.nxt && s.zwpAt.IsZero() {
+		c.sendControl(TypeHeartbeat)
+		s.zwpAt = now.Add(s.rtt.timeout())
+	}
+}
+
+// sendNew builds the next packet from the write queue and sends it.
+func (c *conn) sendNew(now time.Time) {
+	s := &c.snd
+	n := min(s.queued(), c.mss)
+	var t Type
+	if n > 0 {
+		t = TypeData
+	}
+	if s.endQueued && n == s.queued() {
+		t |= TypeEnd
+		s.endSent, s.endSeq = true, s.nxt
+	}
+	h := c.header(t)
+	var buf []byte
+	if k := len(s.free); k > 0 {
+		buf, s.free = s.free[k-1][:0], s.free[:k-1]
+	} else {
+		buf = make([]byte, 0, HeaderSize+MaxPayload(MTUBase, false))
+	}
+	buf = append(h.Append(buf), s.pending[s.off:s.off+n]...)
+	s.off += n
+	if s.off == len(s.pending) {
+		s.pending, s.off = s.pending[:0], 0
+	} else if s.off > 1<<20 && s.off > len(s.pending)/2 {
+		s.pending = s.pending[:copy(s.pending, s.pending[s.off:])]
+		s.off = 0
+	}
+	s.sent = append(s.sent, sentPacket{buf: buf, to: c.remote, sentAt: now, size: n})
+	s.nxt++
+	s.inflight++
+	c.stats.BytesSent += int64(n)
+	c.wakeWrite = true
+	if s.rtoAt.IsZero() {
+		s.rtoAt = now.Add(s.rtt.timeout())
+	}
+	c.send(buf, c.remote)
+}
+
+// retransmit resends sent[i] as it was, with the ack and window refreshed
+// (udx.md §3.6), to the address it first went to.
+func (c *conn) retransmit(i int, now time.Time) {
+	s := &c.snd
+	p := &s.sent[i]
+	h, err := ParseHeader(p.buf)
+	if err != nil {
+		return // cannot happen: we built it
+	}
+	c.lastWnd = c.rcv.window()
+	h.Ack, h.RWnd = c.rcv.nxt, c.lastWnd
+	h.Put(p.buf)
+	if p.lost {
+		p.lost = false
+	}
+	s.inflight++
+	p.sentAt, p.retx = now, true
+	c.stats.Retransmits++
+	c.send(p.buf, p.to)
+}
+
+// onAck processes the ack, window and SACK blocks of a packet (udx.md §3.3).
+// It reports false when the ack is beyond anything sent, in which case the
+// rest of the packet is ignored and no ack is sent for it.
+func (c *conn) onAck(h Header, body []byte, now time.Time) bool {
+	s := &c.snd
+	if s.nxt.Less(h.Ack) {
+		return false
+	}
+	if !h.Ack.Less(s.una) && (s.wl1.Less(h.Seq) || (s.wl1 == h.Seq && s.wl2.LessEq(h.Ack))) {
+		s.wnd, s.wl1, s.wl2 = h.RWnd, h.Seq, h.Ack
+		if s.wnd > 0 {
+			s.zwpAt = time.Time{}
+		}
+	}
+	if s.changePending && !h.Ack.Less(s.changeSeq) {
+		s.changePending = false
+	}
+	flightBefore := s.inflight
+	delivered := 0
+	for s.una.Less(h.Ack) {
+		p := &s.sent[0]
+		if p.acked {
+			s.sacked--
+		} else {
+			c.delivered(p, s.una, now)
+			delivered++
+		}
+		s.free = append(s.free, p.buf)
+		s.sent[0] = sentPacket{}
+		s.sent = s.sent[1:]
+		s.una++
+	}
+	if len(s.sent) == 0 {
+		s.sent = s.sent[:0:0]
+	}
+	if h.Type&TypeSACK != 0 {
+		c.sacks = ParseSACK(h, body, c.sacks[:0])
+		for _, blk := range c.sacks {
+			if !ValidSACK(blk, s.una, s.nxt) {
+				continue
+			}
+			for seq := blk.Start; seq.Less(blk.End); seq++ {
+				p := &s.sent[seq-s.una]
+				if !p.acked {
+					c.delivered(p, seq, now)
+					p.acked = true
+					s.sacked++
+					delivered++
+				}
+			}
+		}
+	}
+	if delivered == 0 {
+		return true
+	}
+	if s.state != stateOpen && !s.una.Less(s.recovery) {
+		s.state = stateOpen
+		s.cc.exitRecovery()
+	}
+	// Grow only while the congestion window is what limits the flight: a sender held back by
+	// the application or by the peer's receive window would otherwise inflate cwnd far past
+	// what it can use and then burst it into the queue when the window opens.
+	s.cc.onAck(delivered, flightBefore*2 >= s.cc.cwnd && s.cc.cwnd < c.windowPackets())
+	c.detectLoss(now)
+	if s.una == s.nxt {
+		s.rtoAt, s.tlpAt, s.reoAt = time.Time{}, time.Time{}, time.Time{}
+	} else {
+		s.rtoAt = now.Add(s.rtt.timeout())
+	}
+	if s.endSent && !s.ended && s.endSeq.Less(s.una) {
+		// Our END and all before it are acked: this direction is done.
+		// libudx then sends one more pure ack, the "final state" packet.
+		s.ended = true
+		c.sendAck()
+	}
+	c.wakeWrite = true
+	c.pump(now)
+	return true
+}
+
+// delivered books the ack of the packet p at seq.
+func (c *conn) delivered(p *sentPacket, seq Seq, now time.Time) {
+	s := &c.snd
+	if !p.lost {
+		s.inflight--
+	}
+	p.lost = false
+	rtt := now.Sub(p.sentAt)
+	if !p.retx {
+		s.rtt.sample(rtt)
+		s.tlpAllowed = true
+	} else if rtt < s.rtt.minRTT {
+		return // may be the ack of the original: no RACK update
+	}
+	if !s.rack.valid || s.rack.xmit.Before(p.sentAt) || (s.rack.xmit.Equal(p.sentAt) && s.rack.seq.Less(seq)) {
+		s.rack.xmit, s.rack.seq, s.rack.rtt, s.rack.valid = p.sentAt, seq, rtt, true
+	}
+}
+
+// detectLoss is RACK (RFC 8985, libudx rack_detect_loss): a packet sent
+// before the most recently delivered one is lost once it is a reorder window
+// overdue; packets not yet overdue arm the reorder timer.
+func (c *conn) detectLoss(now time.Time) {
+	s := &c.snd
+	s.reoAt = time.Time{}
+	if !s.rack.valid {
+		return
+	}
+	reo := min(s.rtt.minRTT/4, s.rtt.srtt)
+	lost := 0
+	for i := range s.sent {
+		p := &s.sent[i]
+		if p.acked || p.lost {
+			continue
+		}
+		seq := s.una + Seq(i)
+		if !(p.sentAt.Before(s.rack.xmit) || (p.sentAt.Equal(s.rack.xmit) && seq.Less(s.rack.seq))) {
+			continue
+		}
+		due := p.sentAt.Add(s.rack.rtt + reo)
+		if now.Before(due) {
+			if s.reoAt.IsZero() || due.Before(s.reoAt) {
+				s.reoAt = due
+			}
+			continue
+		}
+		c.markLost(i)
+		lost++
+	}
+	if lost > 0 && s.state == stateOpen {
+		s.cc.onLoss(int(s.nxt-s.una) - s.sacked)
+		s.state, s.recovery = stateRecovery, s.nxt
+		c.stats.FastRecoveries++
+	}
+}
+
+func (c *conn) markLost(i int) {
+	s := &c.snd
+	s.sent[i].lost = true
+	s.inflight--
+	s.retxQ = append(s.retxQ, s.una+Seq(i))
+}
+
+// armTLP schedules a tail-loss probe after new data went out (libudx
+// schedule_loss_probe): two smoothed RTTs, and not after the RTO.
+func (c *conn) armTLP(now time.Time) {
+	s := &c.snd
+	if s.state != stateOpen || s.sacked > 0 {
+		return
+	}
+	pto := initialRTO
+	if s.rtt.samples > 0 {
+		pto = 2 * s.rtt.srtt
+		if s.nxt-s.una == 1 {
+			pto += 2 * time.Millisecond
+		}
+		pto = max(pto, minPTO)
+	}
+	at := now.Add(pto)
+	if !s.rtoAt.IsZero() && !at.Before(s.rtoAt) {
+		s.tlpAt = time.Time{}
+		return
+	}
+	s.tlpAt = at
+}
+
+// onTimer runs whichever timers are due.
+func (c *conn) onTimer(now time.Time) {
+	s := &c.snd
+	if c.closed {
+		return
+	}
+	if !s.rtoAt.IsZero() && !now.Before(s.rtoAt) {
+		c.onRTO(now)
+		if c.closed {
+			return
+		}
+	}
+	if !s.reoAt.IsZero() && !now.Before(s.reoAt) {
+		c.detectLoss(now)
+		c.pump(now)
+	}
+	if !s.tlpAt.IsZero() && !now.Before(s.tlpAt) {
+		s.tlpAt = time.Time{}
+		c.onTLP(now)
+	}
+	if !s.zwpAt.IsZero() && !now.Before(s.zwpAt) {
+		if s.wnd == 0 && s.hasNew() {
+			c.sendControl(TypeHeartbeat)
+			s.zwpAt = now.Add(2 * s.rtt.timeout())
+		} else {
+			s.zwpAt = time.Time{}
+		}
+	}
+}
+
+// onTLP sends one new packet regardless of cwnd or, failing that,
+// retransmits the highest one sent, to draw an ack that exposes a tail loss.
+func (c *conn) onTLP(now time.Time) {
+	s := &c.snd
+	if !s.tlpAllowed || s.una == s.nxt {
+		return
+	}
+	s.tlpAllowed = false
+	if s.hasNew() && int(s.nxt-s.una) < c.windowPackets() {
+		c.sendNew(now)
+		return
+	}
+	i := len(s.sent) - 1
+	if p := &s.sent[i]; !p.acked {
+		if p.lost {
+			p.lost = false // it leaves now; its retransmit-queue entry goes stale
+		} else {
+			s.inflight--
+		}
+		c.retransmit(i, now)
+	}
+}
+
+// onRTO handles an expiry of the retransmission timer (libudx
+// udx_rto_timeout): every unacked packet is declared lost, the timer is
+// re-armed at twice the RTO (not backed off further), and the stream fails
+// with ErrTimeout when a packet would be marked for the seventh time. The
+// result is the fixed schedule of udx.md §3.5: 1, 3, 5, 7, 9, 11 s, then
+// ErrTimeout at 13 s.
+func (c *conn) onRTO(now time.Time) {
+	s := &c.snd
+	if s.una == s.nxt {
+		s.rtoAt = time.Time{}
+		return
+	}
+	for i := range s.sent {
+		if p := &s.sent[i]; !p.acked && p.rtoHits >= maxRTOTimeouts {
+			c.fail(ErrTimeout)
+			return
+		}
+	}
+	c.stats.RTOCount++
+	flight := int(s.nxt-s.una) - s.sacked
+	s.retxQ = s.retxQ[:0]
+	for i := range s.sent {
+		p := &s.sent[i]
+		if p.acked {
+			continue
+		}
+		p.rtoHits++
+		if !p.lost {
+			p.lost = true
+			s.inflight--
+		}
+		s.retxQ = append(s.retxQ, s.una+Seq(i))
+	}
+	s.cc.onRTO(flight, s.state != stateLoss)
+	s.state, s.recovery = stateLoss, s.nxt
+	s.tlpAt, s.reoAt = time.Time{}, time.Time{}
+	s.rtoAt = now.Add(2 * s.rtt.timeout())
+	c.pump(now)
+}
