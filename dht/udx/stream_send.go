@@ -68,10 +68,13 @@ type sender struct {
 	rack struct {
 		xmit  time.Time // send time of the most recently sent packet delivered
 		seq   Seq
+		retx  bool // that packet was a retransmission: later seqs may have been sent before it
 		rtt   time.Duration
 		valid bool
 	}
 	tlpAllowed bool // an RTT sample arrived since the last probe
+	retxHigh   Seq  // highest seq ever retransmitted (valid when retxAny)
+	retxAny    bool
 
 	rtoAt, tlpAt, reoAt, zwpAt time.Time // armed timers; zero = off
 
@@ -239,6 +242,9 @@ func (c *conn) retransmit(i int, now time.Time) {
 	}
 	s.inflight++
 	p.sentAt, p.retx = now, true
+	if seq := s.una + Seq(i); !s.retxAny || s.retxHigh.Less(seq) {
+		s.retxHigh, s.retxAny = seq, true
+	}
 	c.stats.Retransmits++
 	c.send(p.buf, p.to)
 }
@@ -338,7 +344,7 @@ func (c *conn) delivered(p *sentPacket, seq Seq, now time.Time) {
 		return // may be the ack of the original: no RACK update
 	}
 	if !s.rack.valid || s.rack.xmit.Before(p.sentAt) || (s.rack.xmit.Equal(p.sentAt) && s.rack.seq.Less(seq)) {
-		s.rack.xmit, s.rack.seq, s.rack.rtt, s.rack.valid = p.sentAt, seq, rtt, true
+		s.rack.xmit, s.rack.seq, s.rack.rtt, s.rack.valid, s.rack.retx = p.sentAt, seq, rtt, true, p.retx
 	}
 }
 
@@ -353,7 +359,20 @@ func (c *conn) detectLoss(now time.Time) {
 	}
 	reo := min(s.rtt.minRTT/4, s.rtt.srtt)
 	lost := 0
-	for i := range s.sent {
+	// Only packets sent before the RACK packet can be lost. Packets never retransmitted were
+	// sent in seq order, so when the RACK packet is an original none above rack.seq qualifies;
+	// retransmitted ones can lie anywhere up to retxHigh. Bounding the scan keeps an ack
+	// O(losses), not O(flight). A retransmitted RACK packet (rare) scans everything.
+	limit := 0
+	if s.rack.retx {
+		limit = len(s.sent)
+	} else if !s.rack.seq.Less(s.una) {
+		limit = int(s.rack.seq-s.una) + 1
+	}
+	if s.retxAny && !s.retxHigh.Less(s.una) {
+		limit = max(limit, int(s.retxHigh-s.una)+1)
+	}
+	for i := range min(limit, len(s.sent)) {
 		p := &s.sent[i]
 		if p.acked || p.lost {
 			continue
