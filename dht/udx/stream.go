@@ -81,9 +81,11 @@ type Stream struct {
 	c         *conn   // guarded by mu
 	sock      *Socket // guarded by mu; nil until Connect
 	timer     *time.Timer
-	timerAt   time.Time // guarded by mu; when timer fires; zero = stopped
-	readSig   chan struct{}
-	writeSig  chan struct{}
+	timerAt   time.Time     // guarded by mu; when timer fires; zero = stopped
+	readSig   chan struct{} // closed (and replaced) to wake blocked readers
+	writeSig  chan struct{} // likewise for writers
+	readWait  bool          // a reader holds readSig: replace it on the next wake
+	writeWait bool
 	readDL    time.Time // guarded by mu
 	writeDL   time.Time // guarded by mu
 	destroyed bool      // guarded by mu; Close or Destroy was called
@@ -226,13 +228,11 @@ func (s *Stream) onTimer() {
 func (s *Stream) afterLocked() {
 	if s.c.wakeRead {
 		s.c.wakeRead = false
-		close(s.readSig)
-		s.readSig = make(chan struct{})
+		s.wakeReadersLocked()
 	}
 	if s.c.wakeWrite {
 		s.c.wakeWrite = false
-		close(s.writeSig)
-		s.writeSig = make(chan struct{})
+		s.wakeWritersLocked()
 	}
 	if s.c.closed && !s.isDone() {
 		s.finishLocked()
@@ -308,6 +308,7 @@ func (s *Stream) Read(b []byte) (int, error) {
 			return 0, err
 		}
 		sig, dl := s.readSig, s.readDL
+		s.readWait = true
 		s.mu.Unlock()
 		if err := wait(sig, dl); err != nil {
 			return 0, err
@@ -347,10 +348,30 @@ func (s *Stream) Write(b []byte) (int, error) {
 			return n, nil
 		}
 		sig, dl := s.writeSig, s.writeDL
+		s.writeWait = true
 		s.mu.Unlock()
 		if err := wait(sig, dl); err != nil {
 			return n, err
 		}
+	}
+}
+
+// wakeReadersLocked wakes readers blocked on readSig. Without a waiter it does nothing, so the
+// data path does not allocate a channel per packet.
+func (s *Stream) wakeReadersLocked() {
+	if s.readWait {
+		s.readWait = false
+		close(s.readSig)
+		s.readSig = make(chan struct{})
+	}
+}
+
+// wakeWritersLocked wakes writers blocked on writeSig (see wakeReadersLocked).
+func (s *Stream) wakeWritersLocked() {
+	if s.writeWait {
+		s.writeWait = false
+		close(s.writeSig)
+		s.writeSig = make(chan struct{})
 	}
 }
 
@@ -413,10 +434,8 @@ func (s *Stream) Destroy() error {
 	s.u.unregister(s.id, s)
 	s.afterLocked()
 	s.doneOnce.Do(func() { close(s.done) })
-	close(s.readSig)
-	s.readSig = make(chan struct{})
-	close(s.writeSig)
-	s.writeSig = make(chan struct{})
+	s.wakeReadersLocked()
+	s.wakeWritersLocked()
 	return nil
 }
 
@@ -467,8 +486,7 @@ func (s *Stream) SetReadDeadline(t time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.readDL = t
-	close(s.readSig)
-	s.readSig = make(chan struct{})
+	s.wakeReadersLocked()
 	return nil
 }
 
@@ -478,8 +496,7 @@ func (s *Stream) SetWriteDeadline(t time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.writeDL = t
-	close(s.writeSig)
-	s.writeSig = make(chan struct{})
+	s.wakeWritersLocked()
 	return nil
 }
 

@@ -53,6 +53,7 @@ type sender struct {
 	ended     bool // END and everything before it acked
 
 	sent     []sentPacket // seqs una .. nxt-1
+	sentBase []sentPacket // the backing array of sent, reused once the acked head is long
 	retxQ    []Seq        // packets declared lost, oldest loss first
 	inflight int          // sent and neither acked nor declared lost
 	sacked   int          // entries of sent acked selectively
@@ -94,7 +95,7 @@ func (s *sender) init() {
 func (s *sender) stop() {
 	s.rtoAt, s.tlpAt, s.reoAt, s.zwpAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	s.pending, s.off = nil, 0
-	s.sent, s.retxQ, s.free = nil, nil, nil
+	s.sent, s.sentBase, s.retxQ, s.free = nil, nil, nil, nil
 	s.inflight = 0
 }
 
@@ -214,7 +215,17 @@ func (c *conn) sendNew(now time.Time) {
 		s.pending = s.pending[:copy(s.pending, s.pending[s.off:])]
 		s.off = 0
 	}
+	if len(s.sent) == cap(s.sent) && cap(s.sentBase) >= 2*len(s.sent)+1 {
+		// The acked head of the array is free: move the flight back to its start instead of
+		// growing (sent is a queue popped at the front).
+		moved := copy(s.sentBase[:cap(s.sentBase)], s.sent)
+		clear(s.sentBase[moved:cap(s.sentBase)])
+		s.sent = s.sentBase[:moved]
+	}
 	s.sent = append(s.sent, sentPacket{buf: buf, to: c.remote, sentAt: now, size: n})
+	if cap(s.sent) > cap(s.sentBase) {
+		s.sentBase = s.sent[:0]
+	}
 	s.nxt++
 	s.inflight++
 	c.stats.BytesSent += int64(n)
@@ -282,7 +293,7 @@ func (c *conn) onAck(h Header, body []byte, now time.Time) bool {
 		s.una++
 	}
 	if len(s.sent) == 0 {
-		s.sent = s.sent[:0:0]
+		s.sent = s.sentBase[:0]
 	}
 	if h.Type&TypeSACK != 0 {
 		c.sacks = ParseSACK(h, body, c.sacks[:0])
