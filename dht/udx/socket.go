@@ -72,6 +72,7 @@ type Socket struct {
 	u     *Instance
 	pc    net.PacketConn
 	fast  addrPortConn
+	batch *batchConn // batched I/O on a real UDP socket (Linux); nil: the portable path
 	local netip.AddrPort
 
 	plain     chan datagram
@@ -103,6 +104,7 @@ func (u *Instance) Listen(pc net.PacketConn) *Socket {
 		done: make(chan struct{}), moved: make(chan struct{}, 1),
 	}
 	s.fast, _ = pc.(addrPortConn)
+	s.batch = newBatchConn(pc)
 	if ua, ok := pc.LocalAddr().(*net.UDPAddr); ok {
 		ap := ua.AddrPort()
 		s.local = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
@@ -124,6 +126,10 @@ func (u *Instance) ListenPacket(network, address string) (net.PacketConn, error)
 
 func (s *Socket) readLoop() {
 	defer s.wg.Done()
+	if s.batch != nil {
+		s.readLoopBatch()
+		return
+	}
 	buf := make([]byte, MaxDatagram)
 	for {
 		n, from, err := s.read(buf)
@@ -134,22 +140,43 @@ func (s *Socket) readLoop() {
 			}
 			continue // transient (ICMP errors, timeouts): libudx only logs them
 		}
-		b := buf[:n]
-		if IsUDX(b) {
-			if id, ok := PeekID(b); ok {
-				if st := s.u.lookup(id); st != nil {
-					if h, err := ParseHeader(b); err == nil {
-						st.onPacket(s, h, b, from)
-						continue
-					}
+		s.dispatch(buf[:n], from)
+	}
+}
+
+// readLoopBatch is readLoop on the batched path: the datagrams of one read are dispatched
+// while sends are queued, and what they caused (acks, data released by acks) goes out in
+// one batch before the next read.
+func (s *Socket) readLoopBatch() {
+	dispatch := s.dispatch
+	for {
+		if err := s.batch.readBatch(dispatch); err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				s.shutdown()
+				return
+			}
+			continue // transient (ICMP errors): libudx only logs them
+		}
+	}
+}
+
+// dispatch hands a datagram to its stream or queues it for ReadFrom. b is only valid for the
+// duration of the call.
+func (s *Socket) dispatch(b []byte, from netip.AddrPort) {
+	if IsUDX(b) {
+		if id, ok := PeekID(b); ok {
+			if st := s.u.lookup(id); st != nil {
+				if h, err := ParseHeader(b); err == nil {
+					st.onPacket(s, h, b, from)
+					return
 				}
 			}
 		}
-		select {
-		case s.plain <- datagram{b: append([]byte(nil), b...), from: from}:
-		default:
-			s.dropped.Add(1)
-		}
+	}
+	select {
+	case s.plain <- datagram{b: append([]byte(nil), b...), from: from}:
+	default:
+		s.dropped.Add(1)
 	}
 }
 
@@ -235,6 +262,9 @@ func (s *Socket) ReadFrom(b []byte) (int, net.Addr, error) {
 
 // WriteToUDPAddrPort sends one datagram.
 func (s *Socket) WriteToUDPAddrPort(b []byte, to netip.AddrPort) (int, error) {
+	if s.batch != nil && s.batch.writeTo(b, to) {
+		return len(b), nil
+	}
 	if s.fast != nil {
 		return s.fast.WriteToUDPAddrPort(b, to)
 	}

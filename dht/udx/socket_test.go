@@ -3,6 +3,8 @@ package udx
 import (
 	"bytes"
 	"errors"
+	"io"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -189,4 +191,109 @@ func TestSocketPlainQueueBounded(t *testing.T) {
 			t.Fatalf("first queued datagram %d, want 0", got[0])
 		}
 	})
+}
+
+// TestSocketRealUDP runs a stream over real loopback UDP sockets, so the platform's batched
+// path (socket_linux.go) is used where there is one: plain datagrams both ways, an echo, and
+// a few MiB in each direction checked byte for byte.
+func TestSocketRealUDP(t *testing.T) {
+	for _, network := range []string{"udp4", "udp"} {
+		t.Run(network, func(t *testing.T) {
+			ua, ub := NewInstance(), NewInstance()
+			pa, err := ua.ListenPacket(network, "127.0.0.1:0")
+			if network == "udp" {
+				pa, err = ua.ListenPacket(network, ":0") // dual-stack: IPv4 peers are v4-mapped
+			}
+			if err != nil {
+				t.Skip("no loopback UDP:", err)
+			}
+			pb, err := ub.ListenPacket("udp4", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			sa, sb := pa.(*Socket), pb.(*Socket)
+			defer sa.Close()
+			defer sb.Close()
+			sa.SetReadBuffer(1 << 20)
+			sb.SetReadBuffer(1 << 20)
+			aAddr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), sa.LocalAddrPort().Port())
+
+			// Plain datagrams (the RPC layer's path) both ways.
+			if _, err := sa.WriteToUDPAddrPort([]byte("ping"), sb.LocalAddrPort()); err != nil {
+				t.Fatal(err)
+			}
+			if b, from := read(t, sb); string(b) != "ping" || from != aAddr {
+				t.Fatalf("b got %q from %v, want ping from %v", b, from, aAddr)
+			}
+			if _, err := sb.WriteTo([]byte("pong"), net.UDPAddrFromAddrPort(aAddr)); err != nil {
+				t.Fatal(err)
+			}
+			if b, from := read(t, sa); string(b) != "pong" || from != sb.LocalAddrPort() {
+				t.Fatalf("a got %q from %v", b, from)
+			}
+
+			a, err := ua.NewStream(1, StreamOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := ub.NewStream(2, StreamOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Destroy()
+			defer c.Destroy()
+			if err := a.Connect(sa, 2, sb.LocalAddrPort()); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Connect(sb, 1, aAddr); err != nil {
+				t.Fatal(err)
+			}
+
+			// Echo: c sends back all it reads; a writes n bytes, half-closes, and reads them back.
+			const n = 4 << 20
+			data := make([]byte, n)
+			rng := rand.NewChaCha8([32]byte{7})
+			rng.Read(data)
+			echoErr := make(chan error, 1)
+			go func() {
+				_, err := io.Copy(c, c)
+				if err == nil {
+					err = c.CloseWrite()
+				}
+				echoErr <- err
+			}()
+			writeErr := make(chan error, 1)
+			go func() {
+				for off := 0; off < n; off += 50000 {
+					if _, err := a.Write(data[off:min(off+50000, n)]); err != nil {
+						writeErr <- err
+						return
+					}
+				}
+				writeErr <- a.CloseWrite()
+			}()
+			a.SetReadDeadline(time.Now().Add(30 * time.Second))
+			got, err := io.ReadAll(a)
+			if err != nil {
+				t.Fatalf("read back: %v after %d bytes", err, len(got))
+			}
+			if err := <-writeErr; err != nil {
+				t.Fatal("write:", err)
+			}
+			if err := <-echoErr; err != nil {
+				t.Fatal("echo:", err)
+			}
+			if !bytes.Equal(got, data) {
+				t.Fatalf("echoed %d bytes, want %d identical ones", len(got), n)
+			}
+		})
+	}
+}
+
+// TestSocketBatchOnlyForUDPConn checks that in-memory connections keep the portable path.
+func TestSocketBatchOnlyForUDPConn(t *testing.T) {
+	s := listen(t, NewInstance(), netsim.New(netsim.Options{}), "10.0.0.1:1")
+	if s.batch != nil {
+		t.Fatal("a netsim conn got the batched path")
+	}
 }

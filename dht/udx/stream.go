@@ -50,6 +50,7 @@ type StreamStats struct {
 	PacketsReceived int64         // packets handled by the stream
 	BytesSent       int64         // stream bytes sent for the first time
 	BytesReceived   int64         // stream bytes received in new packets
+	MTU             int           // confirmed path MTU, IP packet bytes (MTUBase up to MTUMax)
 }
 
 // Stream is one UDX stream: a reliable, ordered byte stream with half-close
@@ -68,9 +69,11 @@ type StreamStats struct {
 // unread, and the peer gets ErrReset. For a graceful close call CloseWrite,
 // read to io.EOF, then Close (which after a clean close sends nothing).
 //
-// Not implemented: MTU probing (packets stay at MTUBase, as udx-native
-// 1.20.4-1.20.7 do), relaying (libudx relay_to), keepalive heartbeats, and
-// BBR (congestion control is NewReno with SACK/RACK loss detection).
+// The sender searches the path MTU with padded probes from MTUBase up to
+// MTUMax (udx.md §5; the route MTU is not read, see mtuProber), and
+// [Stream.RelayTo] makes a stream a blind-relay leg. Not implemented:
+// keepalive heartbeats, and BBR (congestion control is NewReno with
+// SACK/RACK loss detection).
 type Stream struct {
 	u    *Instance
 	id   StreamID
@@ -90,6 +93,10 @@ type Stream struct {
 	writeDL   time.Time // guarded by mu
 	destroyed bool      // guarded by mu; Close or Destroy was called
 	lingerAt  time.Time // guarded by mu; set while a cleanly closed stream keeps its id
+	relayed   bool      // guarded by mu; RelayTo was called: packets are forwarded, not processed
+	relayTo   *Stream   // guarded by mu; where packets are forwarded; nil once it ended
+	relaying  []*Stream // guarded by mu; the streams relaying into this one
+	relayBuf  []byte    // guarded by mu; a packet forwarded to this stream's peer
 	done      chan struct{}
 	doneOnce  sync.Once
 }
@@ -197,6 +204,10 @@ func (s *Stream) onPacket(sock *Socket, h Header, b []byte, from netip.AddrPort)
 			return
 		}
 	}
+	if s.relayed {
+		s.relayLocked(h, b)
+		return
+	}
 	msg, isMsg := s.c.onPacket(h, b, time.Now())
 	s.afterLocked()
 	s.mu.Unlock()
@@ -268,6 +279,9 @@ func (s *Stream) finishLocked() {
 		}
 	}
 	s.doneOnce.Do(func() { close(s.done) })
+	if to, into := s.takeRelaysLocked(); to != nil || len(into) > 0 {
+		go unlinkRelays(s, to, into) // it takes other streams' locks
+	}
 }
 
 func (s *Stream) isDone() bool {
@@ -421,21 +435,31 @@ func (s *Stream) Close() error { return s.Destroy() }
 // one DESTROY (the peer gets ErrReset if it arrives), then queued and unread
 // data are discarded and the id is released. Blocked and later calls return
 // net.ErrClosed. Err stays nil unless the stream had already failed. It is
-// idempotent.
+// idempotent. A relaying stream (RelayTo) sends nothing, and the streams
+// relaying into s are destroyed as well.
 func (s *Stream) Destroy() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.destroyed {
+		s.mu.Unlock()
 		return nil
 	}
 	s.destroyed = true
-	s.c.destroy()
+	to, into := s.takeRelaysLocked()
+	if s.relayed {
+		if !s.c.closed {
+			s.c.close(nil)
+		}
+	} else {
+		s.c.destroy()
+	}
 	s.lingerAt = time.Time{}
 	s.u.unregister(s.id, s)
 	s.afterLocked()
 	s.doneOnce.Do(func() { close(s.done) })
 	s.wakeReadersLocked()
 	s.wakeWritersLocked()
+	s.mu.Unlock()
+	unlinkRelays(s, to, into)
 	return nil
 }
 
@@ -539,5 +563,6 @@ func (s *Stream) Stats() StreamStats {
 	st.RTO = s.c.snd.rtt.timeout()
 	st.CWnd = s.c.snd.cc.cwnd
 	st.Inflight = s.c.snd.inflight
+	st.MTU = s.c.mtu.mtu
 	return st
 }

@@ -19,7 +19,8 @@ type conn struct {
 	connected bool
 	remoteID  StreamID
 	remote    netip.AddrPort
-	mss       int // payload bytes per new packet
+	mss       int // payload bytes per new packet: MaxPayload of the confirmed MTU
+	mtu       mtuProber
 
 	rcv       recvBuffer
 	ackNeeded bool   // data arrived before Connect: ack once connected
@@ -41,6 +42,7 @@ type conn struct {
 
 func newConn(output func([]byte, netip.AddrPort)) *conn {
 	c := &conn{output: output, mss: MaxPayload(MTUBase, false)}
+	c.mtu.reset()
 	c.snd.init()
 	return c
 }
@@ -56,9 +58,12 @@ func (c *conn) connect(remoteID StreamID, addr netip.AddrPort, now time.Time) {
 	c.pump(now)
 }
 
+// setRemote points new packets at a peer and starts the MTU search over
+// (libudx reset_mtu_state_machine, on connect and on change_remote).
 func (c *conn) setRemote(remoteID StreamID, addr netip.AddrPort) {
 	c.remoteID, c.remote = remoteID, addr
-	c.mss = MaxPayload(MTUBase, addr.Addr().Is6())
+	c.mtu.reset()
+	c.mss = MaxPayload(c.mtu.mtu, addr.Addr().Is6())
 }
 
 // changeRemote points new packets at a new peer. Packets already sent keep

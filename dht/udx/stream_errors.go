@@ -22,13 +22,17 @@ var (
 	ErrAlreadyConnected = errors.New("udx: stream already connected")
 
 	// ErrMessageTooLarge is returned by Send and TrySend for a message longer
-	// than the stream's maximum payload (1152 bytes towards IPv4, 1132 towards
-	// IPv6), which is what fits an IP packet of MTUBase bytes.
+	// than the stream's maximum payload: what fits an IP packet of the
+	// confirmed MTU, at first MTUBase (1152 bytes towards IPv4, 1132 towards
+	// IPv6).
 	ErrMessageTooLarge = errors.New("udx: message larger than the maximum payload")
 
 	// ErrStreamIDTaken is returned by NewStream when the instance already has
 	// a stream with that id.
 	ErrStreamIDTaken = errors.New("udx: stream id in use")
+
+	// ErrRelaying is returned by a second RelayTo (libudx EINVAL).
+	ErrRelaying = errors.New("udx: stream already relays")
 
 	// ErrWriteAfterEnd is returned by Write after CloseWrite.
 	ErrWriteAfterEnd = errors.New("udx: write after CloseWrite")

@@ -37,6 +37,7 @@ type sentPacket struct {
 	acked   bool           // selectively acked
 	lost    bool           // declared lost, waiting in the retransmit queue
 	rtoHits int            // RTO expiries that marked it lost
+	probe   bool           // an MTU probe: padded with buf[3] zero bytes after the header
 }
 
 // sender is the state of the sending half of a stream: the write queue, the
@@ -171,7 +172,7 @@ func (c *conn) pump(now time.Time) {
 		if !s.hasNew() || int(s.nxt-s.una) >= c.windowPackets() {
 			break
 		}
-		c.sendNew(now)
+		c.sendNew(now, false)
 		sentNew = true
 	}
 	if len(s.retxQ) == 0 {
@@ -188,8 +189,10 @@ func (c *conn) pump(now time.Time) {
 	}
 }
 
-// sendNew builds the next packet from the write queue and sends it.
-func (c *conn) sendNew(now time.Time) {
+// sendNew builds the next packet from the write queue and sends it. When
+// an MTU probe is wanted and the packet is not a tail-loss probe (tlp) nor
+// sent while a remote change is pending, it is padded into a probe.
+func (c *conn) sendNew(now time.Time, tlp bool) {
 	s := &c.snd
 	n := min(s.queued(), c.mss)
 	var t Type
@@ -201,13 +204,24 @@ func (c *conn) sendNew(now time.Time) {
 		s.endSent, s.endSeq = true, s.nxt
 	}
 	h := c.header(t)
+	pad, probe := 0, false
+	if !tlp && !s.changePending {
+		pad, probe = c.mtu.padding(n, c.remote.Addr().Is6())
+	}
 	var buf []byte
 	if k := len(s.free); k > 0 {
 		buf, s.free = s.free[k-1][:0], s.free[:k-1]
 	} else {
-		buf = make([]byte, 0, HeaderSize+MaxPayload(MTUBase, false))
+		// Room for the largest packet: a probe is never larger than MTUMax either.
+		buf = make([]byte, 0, HeaderSize+MaxPayload(MTUMax, false))
 	}
-	buf = append(h.Append(buf), s.pending[s.off:s.off+n]...)
+	if probe {
+		h.DataOffset = uint8(pad)
+		c.mtu.sent()
+	}
+	buf = h.Append(buf)
+	buf = append(buf, make([]byte, pad)...)
+	buf = append(buf, s.pending[s.off:s.off+n]...)
 	s.off += n
 	if s.off == len(s.pending) {
 		s.pending, s.off = s.pending[:0], 0
@@ -222,7 +236,7 @@ func (c *conn) sendNew(now time.Time) {
 		clear(s.sentBase[moved:cap(s.sentBase)])
 		s.sent = s.sentBase[:moved]
 	}
-	s.sent = append(s.sent, sentPacket{buf: buf, to: c.remote, sentAt: now, size: n})
+	s.sent = append(s.sent, sentPacket{buf: buf, to: c.remote, sentAt: now, size: n, probe: probe})
 	if cap(s.sent) > cap(s.sentBase) {
 		s.sentBase = s.sent[:0]
 	}
@@ -347,6 +361,9 @@ func (c *conn) delivered(p *sentPacket, seq Seq, now time.Time) {
 		s.inflight--
 	}
 	p.lost = false
+	if c.mtu.acked(p.probe) {
+		c.mss = MaxPayload(c.mtu.mtu, c.remote.Addr().Is6())
+	}
 	rtt := now.Sub(p.sentAt)
 	if !p.retx {
 		s.rtt.sample(rtt)
@@ -369,7 +386,7 @@ func (c *conn) detectLoss(now time.Time) {
 		return
 	}
 	reo := min(s.rtt.minRTT/4, s.rtt.srtt)
-	lost := 0
+	lost, probesLost := 0, 0
 	// Only packets sent before the RACK packet can be lost. Packets never retransmitted were
 	// sent in seq order, so when the RACK packet is an original none above rack.seq qualifies;
 	// retransmitted ones can lie anywhere up to retxHigh. Bounding the scan keeps an ack
@@ -399,10 +416,15 @@ func (c *conn) detectLoss(now time.Time) {
 			}
 			continue
 		}
+		if p.probe {
+			probesLost++
+		}
 		c.markLost(i)
 		lost++
 	}
-	if lost > 0 && s.state == stateOpen {
+	// A lost probe says the path is narrower, not congested (libudx
+	// rack_detect_loss): it alone starts no recovery.
+	if lost > probesLost && s.state == stateOpen {
 		s.cc.onLoss(int(s.nxt-s.una) - s.sacked)
 		s.state, s.recovery = stateRecovery, s.nxt
 		c.stats.FastRecoveries++
@@ -411,6 +433,7 @@ func (c *conn) detectLoss(now time.Time) {
 
 func (c *conn) markLost(i int) {
 	s := &c.snd
+	c.unprobe(&s.sent[i])
 	s.sent[i].lost = true
 	s.inflight--
 	s.retxQ = append(s.retxQ, s.una+Seq(i))
@@ -478,7 +501,7 @@ func (c *conn) onTLP(now time.Time) {
 	}
 	s.tlpAllowed = false
 	if s.hasNew() && int(s.nxt-s.una) < c.windowPackets() {
-		c.sendNew(now)
+		c.sendNew(now, true)
 		return
 	}
 	i := len(s.sent) - 1
@@ -519,6 +542,7 @@ func (c *conn) onRTO(now time.Time) {
 			continue
 		}
 		p.rtoHits++
+		c.unprobe(p)
 		if !p.lost {
 			p.lost = true
 			s.inflight--
@@ -530,4 +554,19 @@ func (c *conn) onRTO(now time.Time) {
 	s.tlpAt, s.reoAt = time.Time{}, time.Time{}
 	s.rtoAt = now.Add(2 * s.rtt.timeout())
 	c.pump(now)
+}
+
+// unprobe turns a probe declared lost back into a plain packet, so that it
+// is retransmitted without its padding (libudx mtu_unprobeify_packet), and
+// tells the MTU search.
+func (c *conn) unprobe(p *sentPacket) {
+	if !p.probe {
+		return
+	}
+	pad := int(p.buf[3])
+	n := copy(p.buf[HeaderSize:], p.buf[HeaderSize+pad:])
+	p.buf = p.buf[:HeaderSize+n]
+	p.buf[3] = 0
+	p.probe = false
+	c.mtu.lost()
 }

@@ -1,0 +1,153 @@
+package udx
+
+import (
+	"bytes"
+	"io"
+	"net/netip"
+	"slices"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/hyperlan/hyperlan/dht/netsim"
+)
+
+// probeLog records, for the DATA packets from 10.0.0.1 that the network
+// carried, the IP size (UDP payload + 28) of each MTU probe and the largest
+// UDP payload of all.
+type probeLog struct {
+	mu      sync.Mutex
+	probes  []int
+	largest int
+}
+
+func (l *probeLog) filter(from, _ netip.AddrPort, b []byte) bool {
+	h, err := ParseHeader(b)
+	if err != nil || from.Addr() != netip.MustParseAddr("10.0.0.1") || h.Type&TypeData == 0 {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if h.DataOffset != 0 {
+		l.probes = append(l.probes, len(b)+28)
+	}
+	l.largest = max(l.largest, len(b))
+	return true
+}
+
+func (l *probeLog) get() ([]int, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.probes), l.largest
+}
+
+func mtuTransfer(t *testing.T, opts netsim.Options) (*streamPair, *probeLog) {
+	t.Helper()
+	log := &probeLog{}
+	opts.Delay = 10 * time.Millisecond
+	opts.QueueLen = 4096
+	opts.Filter = log.filter
+	p := newStreamPair(t, opts, StreamOptions{}, StreamOptions{})
+	// Paced writes: the search advances one size per round trip, and an
+	// unpaced transfer is over in a few round trips of virtual time.
+	data := randomBytes(3, 1<<20)
+	go func() {
+		for chunk := range slices.Chunk(data, 8<<10) {
+			if _, err := p.a.Write(chunk); err != nil {
+				t.Error(err)
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		p.a.CloseWrite()
+	}()
+	if got, err := io.ReadAll(p.b); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("received %d bytes (%v), want %d, or they differ", len(got), err, len(data))
+	}
+	p.b.CloseWrite()
+	waitDone(t, p.a, nil)
+	waitDone(t, p.b, nil)
+	return p, log
+}
+
+// Without a limit the search climbs in 32-byte steps to MTUMax, as libudx
+// does (udx.md §5.3), and the data then fills 1500-byte IP packets.
+func TestMTUSearchToMax(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p, log := mtuTransfer(t, netsim.Options{})
+		probes, largest := log.get()
+		want := []int{1232, 1264, 1296, 1328, 1360, 1392, 1424, 1456, 1488, 1500}
+		if !slices.Equal(probes, want) {
+			t.Errorf("probe sizes %v, want %v", probes, want)
+		}
+		if st := p.a.Stats(); st.MTU != MTUMax || st.Retransmits != 0 {
+			t.Errorf("stats %+v: want MTU %d and no retransmits", st, MTUMax)
+		}
+		if largest != MTUMax-28 {
+			t.Errorf("largest datagram %d, want %d", largest, MTUMax-28)
+		}
+	})
+}
+
+// A path that carries at most 1364 bytes of UDP (an IPv4 MTU of 1392):
+// probes up to 1392 get through, the three at 1424 are lost and resent
+// unpadded, and the search stops there.
+func TestMTUSearchStopsAtPath(t *testing.T) {
+	for _, pathMTU := range []int{1392, 1400} {
+		synctest.Test(t, func(t *testing.T) {
+			p, log := mtuTransfer(t, netsim.Options{MTU: pathMTU - 28})
+			probes, largest := log.get()
+			want := []int{1232, 1264, 1296, 1328, 1360, 1392}
+			if !slices.Equal(probes, want) {
+				t.Errorf("path %d: probe sizes carried %v, want %v", pathMTU, probes, want)
+			}
+			st := p.a.Stats()
+			if st.MTU != 1392 {
+				t.Errorf("path %d: MTU %d, want 1392", pathMTU, st.MTU)
+			}
+			if largest != 1392-28 {
+				t.Errorf("path %d: largest datagram %d, want %d", pathMTU, largest, 1392-28)
+			}
+			// Everything the network dropped is the three 1424-byte probes,
+			// each resent (a tail-loss probe may add one more), and lost
+			// probes start no loss recovery.
+			if ns := p.n.Stats(); ns.Dropped != mtuMaxProbes || st.Retransmits < mtuMaxProbes || st.FastRecoveries != 0 {
+				t.Errorf("path %d: network %+v, stream %+v: want %d probes dropped and resent, no recovery",
+					pathMTU, ns, st, mtuMaxProbes)
+			}
+		})
+	}
+}
+
+// A path below the first visible probe keeps the stream at MTUBase.
+func TestMTUSearchNarrowPath(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p, log := mtuTransfer(t, netsim.Options{MTU: MTUBase - 28})
+		if probes, _ := log.get(); len(probes) != 0 {
+			t.Errorf("probes carried: %v", probes)
+		}
+		if st := p.a.Stats(); st.MTU != MTUBase {
+			t.Errorf("MTU %d, want %d", st.MTU, MTUBase)
+		}
+		if ns := p.n.Stats(); ns.Dropped != mtuMaxProbes {
+			t.Errorf("network %+v: want %d probes dropped", ns, mtuMaxProbes)
+		}
+	})
+}
+
+// ChangeRemote starts the search over from MTUBase.
+func TestMTUResetOnChangeRemote(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p, _ := mtuTransfer(t, netsim.Options{})
+		p.a.mu.Lock()
+		p.a.c.closed = false // only the engine's MTU state is looked at
+		p.a.c.changeRemote(2, p.sb.LocalAddrPort(), time.Now())
+		mtu, mss := p.a.c.mtu.mtu, p.a.c.mss
+		p.a.c.closed = true
+		p.a.mu.Unlock()
+		if mtu != MTUBase || mss != MaxPayload(MTUBase, false) {
+			t.Errorf("after ChangeRemote: mtu %d, mss %d", mtu, mss)
+		}
+	})
+}
