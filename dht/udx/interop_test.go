@@ -183,7 +183,7 @@ func TestInteropEchoJSToGo(t *testing.T) {
 	p.wantJSClose(t, "")
 }
 
-const bulkSize = 20 << 20
+const bulkSize = 100_000_000 // the 100 MB
 
 func TestInteropBulkGoToJS(t *testing.T) {
 	p := newInteropPair(t, 60*time.Second)
@@ -202,7 +202,7 @@ func TestInteropBulkGoToJS(t *testing.T) {
 	if end.Bytes != bulkSize || end.SHA256 != [32]byte(h.Sum(nil)) {
 		t.Fatalf("JS got %d bytes, sha256 %v; want %d, %x", end.Bytes, end.SHA256, bulkSize, h.Sum(nil))
 	}
-	t.Logf("Go->JS %d MiB in %v (%.1f MB/s), Go %+v", bulkSize>>20, elapsed, bulkSize/elapsed.Seconds()/1e6, p.s.Stats())
+	t.Logf("Go->JS %d MB in %v (%.1f MB/s), Go %+v", bulkSize/1_000_000, elapsed, bulkSize/elapsed.Seconds()/1e6, p.s.Stats())
 	p.js.End(p.ctx, jsID)
 	waitGoDone(t, p.ctx, p.s, nil)
 	p.wantJSClose(t, "")
@@ -238,7 +238,7 @@ func TestInteropBulkJSToGo(t *testing.T) {
 		t.Fatalf("Go got %d bytes, sha256 %x; JS wrote %d, %x", n, h.Sum(nil), bulkSize, r.sum)
 	}
 	st, _ := p.js.Stats(p.ctx, jsID)
-	t.Logf("JS->Go %d MiB in %v (%.1f MB/s), JS mtu %d retransmits %d", bulkSize>>20, elapsed, bulkSize/elapsed.Seconds()/1e6, st.MTU, st.Retransmits)
+	t.Logf("JS->Go %d MB in %v (%.1f MB/s), JS mtu %d retransmits %d", bulkSize/1_000_000, elapsed, bulkSize/elapsed.Seconds()/1e6, st.MTU, st.Retransmits)
 	p.s.CloseWrite()
 	waitGoDone(t, p.ctx, p.s, nil)
 	p.wantJSClose(t, "")
