@@ -53,6 +53,17 @@ type batchConn struct {
 	sendFn func(fd uintptr) bool
 }
 
+// setProbeMTU sets the don't-fragment bit on every datagram and makes the kernel ignore its
+// path-MTU cache, as libudx does (IP_MTU_DISCOVER = IP_PMTUDISC_PROBE, udx.md §5.1): MTU probes
+// must be lost on a narrower path, not fragmented. Failures are ignored: probing then still
+// works where the path does not fragment.
+func setProbeMTU(fd, family int) {
+	unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_PROBE)
+	if family == unix.AF_INET6 {
+		unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MTU_DISCOVER, unix.IPV6_PMTUDISC_PROBE)
+	}
+}
+
 // newBatchConn returns the batched path for pc, or nil when pc is not a real UDP socket or
 // the kernel lacks recvmmsg/sendmmsg (the caller then uses the portable path).
 func newBatchConn(pc net.PacketConn) *batchConn {
@@ -87,6 +98,7 @@ func newBatchConn(pc net.PacketConn) *batchConn {
 		if _, err := unix.GetsockoptInt(int(fd), unix.SOL_UDP, unix.UDP_SEGMENT); err == nil {
 			b.gso = true
 		}
+		setProbeMTU(int(fd), family)
 	}); err != nil || probeErr != nil || family == 0 {
 		return nil
 	}
