@@ -33,53 +33,31 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"runtime"
-	"syscall"
 	"time"
 
+	"github.com/hyperlan/hyperlan/interop/bench/internal/cli"
 	"github.com/hyperlan/hyperlan/interop/bench/internal/driver"
 	"github.com/hyperlan/hyperlan/interop/bench/internal/procstat"
 )
 
-// Exit codes.
-const (
-	exitOK    = 0
-	exitFail  = 1
-	exitUsage = 2
-)
-
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	cli.Main(cli.Tool{Name: "recordsbench", ServeMode: "serve-go-net", Serve: serveGoNet, Stopped: "networks", Parse: parseBench})
 }
 
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "serve-go-net" {
-		return serveGoNet(ctx, args[1:], stdin, stdout, stderr)
-	}
+// parseBench reads the benchmark flags and returns the run.
+func parseBench(args []string, stderr io.Writer) (cli.Bench, error) {
 	cfg, err := parseBenchFlags(args, stderr)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
+		return nil, err
+	}
+	return func(ctx context.Context, stderr io.Writer) (func(io.Writer), error) {
+		rep, err := bench(ctx, cfg, stderr)
+		if err != nil {
+			return nil, err
 		}
-		fmt.Fprintf(stderr, "recordsbench: error: %v\n", err)
-		return exitUsage
-	}
-	rep, err := bench(ctx, cfg, stderr)
-	if ctx.Err() != nil {
-		fmt.Fprintln(stderr, "recordsbench: interrupted; networks stopped")
-		return exitFail
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "recordsbench: error: %v\n", err)
-		return exitFail
-	}
-	rep.print(stdout)
-	return exitOK
+		return func(w io.Writer) { rep.print(w) }, nil
+	}, nil
 }
 
 // config is the benchmark's settings, the same for every target.

@@ -16,6 +16,7 @@ import (
 	"github.com/hyperlan/hyperlan/dht"
 	"github.com/hyperlan/hyperlan/dht/records"
 	"github.com/hyperlan/hyperlan/dht/rpc"
+	"github.com/hyperlan/hyperlan/interop/bench/internal/cli"
 	"github.com/hyperlan/hyperlan/interop/bench/internal/driver"
 )
 
@@ -36,11 +37,11 @@ func serveGoNet(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	opTimeout := fs.Duration("op-timeout", 30*time.Second, "an announce or lookup still running after this long fails")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process's whole life to this file")
 	if err := fs.Parse(args); err != nil {
-		return exitUsage
+		return cli.ExitUsage
 	}
 	if fs.NArg() > 0 || *size < 2 || *size > maxNodes || *opTimeout <= 0 {
 		fmt.Fprintf(stderr, "recordsbench: error: usage: recordsbench serve-go-net -nodes N (2 to %d) [-op-timeout D]\n", maxNodes)
-		return exitUsage
+		return cli.ExitUsage
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -49,7 +50,7 @@ func serveGoNet(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "recordsbench: error: cpu profile: %v\n", err)
-			return exitFail
+			return cli.ExitFail
 		}
 		defer func() {
 			pprof.StopCPUProfile()
@@ -63,7 +64,7 @@ func serveGoNet(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "recordsbench: error: %v\n", err)
-		return exitFail
+		return cli.ExitFail
 	}
 	enc := json.NewEncoder(stdout)
 	enc.Encode(readyEvent{
@@ -75,10 +76,10 @@ func serveGoNet(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	for {
 		select {
 		case <-ctx.Done():
-			return exitOK
+			return cli.ExitOK
 		case line, ok := <-lines:
 			if !ok {
-				return exitOK
+				return cli.ExitOK
 			}
 			cmd, err := parseCommand(line)
 			if err != nil {
@@ -98,7 +99,7 @@ func serveGoNet(ctx context.Context, args []string, stdin io.Reader, stdout, std
 			case "exit":
 				nw.destroy()
 				enc.Encode(reply{ID: cmd.ID, OK: true})
-				return exitOK
+				return cli.ExitOK
 			default:
 				err = fmt.Errorf("unknown op %q", cmd.Op)
 			}

@@ -10,6 +10,7 @@ import (
 	"net"
 
 	"github.com/hyperlan/hyperlan/dht/rpc"
+	"github.com/hyperlan/hyperlan/interop/bench/internal/cli"
 	"github.com/hyperlan/hyperlan/interop/bench/internal/driver"
 )
 
@@ -23,11 +24,11 @@ func serveGo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	port := fs.Int("port", 0, "UDP port on 127.0.0.1 to serve on (required)")
 	rcvbuf := fs.Int("rcvbuf", 0, "SO_RCVBUF of the node's sockets in bytes; 0 keeps the kernel default, as dht/rpc does")
 	if err := fs.Parse(args); err != nil {
-		return exitUsage
+		return cli.ExitUsage
 	}
 	if fs.NArg() > 0 || *port <= 0 || *port > 65535 {
 		fmt.Fprintln(stderr, "rpcbench: error: usage: rpcbench serve-go -port P")
-		return exitUsage
+		return cli.ExitUsage
 	}
 	opts := rpc.Options{Host: "127.0.0.1"}
 	if *rcvbuf > 0 {
@@ -42,7 +43,7 @@ func serveGo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	n, err := rpc.Bootstrapper(*port, "127.0.0.1", opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "rpcbench: error: %v\n", err)
-		return exitFail
+		return cli.ExitFail
 	}
 	defer n.Destroy()
 
@@ -53,10 +54,10 @@ func serveGo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	for {
 		select {
 		case <-ctx.Done():
-			return exitOK
+			return cli.ExitOK
 		case line, ok := <-lines:
 			if !ok {
-				return exitOK
+				return cli.ExitOK
 			}
 			var cmd struct {
 				Op string `json:"op"`
@@ -71,7 +72,7 @@ func serveGo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 				enc.Encode(map[string]any{"id": *cmd.ID, "ok": true, "result": goInfo(n)})
 			case "exit":
 				enc.Encode(map[string]any{"id": *cmd.ID, "ok": true, "result": nil})
-				return exitOK
+				return cli.ExitOK
 			default:
 				enc.Encode(map[string]any{"id": *cmd.ID, "ok": false, "error": fmt.Sprintf("unknown op %q", cmd.Op)})
 			}

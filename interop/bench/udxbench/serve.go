@@ -14,6 +14,7 @@ import (
 
 	"github.com/hyperlan/hyperlan/dht/udx"
 	"github.com/hyperlan/hyperlan/interop"
+	"github.com/hyperlan/hyperlan/interop/bench/internal/cli"
 	"github.com/hyperlan/hyperlan/interop/bench/internal/driver"
 )
 
@@ -47,13 +48,13 @@ type endpoint struct {
 func serveGo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
 		fmt.Fprintln(stderr, "udxbench: error: usage: udxbench serve-go")
-		return exitUsage
+		return cli.ExitUsage
 	}
 	e := &endpoint{u: udx.NewInstance()}
 	pc, err := e.u.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		fmt.Fprintf(stderr, "udxbench: error: %v\n", err)
-		return exitFail
+		return cli.ExitFail
 	}
 	e.sock = pc.(*udx.Socket)
 	e.sock.SetReadBuffer(recvBuffer)
@@ -73,10 +74,10 @@ func serveGo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	for {
 		select {
 		case <-ctx.Done():
-			return exitOK
+			return cli.ExitOK
 		case line, ok := <-lines:
 			if !ok {
-				return exitOK
+				return cli.ExitOK
 			}
 			var cmd command
 			if err := json.Unmarshal(line, &cmd); err != nil || cmd.ID == nil {
@@ -86,7 +87,7 @@ func serveGo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			if cmd.Op == "exit" {
 				e.close()
 				emit(map[string]any{"id": *cmd.ID, "ok": true, "result": nil})
-				return exitOK
+				return cli.ExitOK
 			}
 			go func() {
 				res, err := e.do(cmd)
