@@ -30,6 +30,11 @@
 // ed25519 seed (HyperDHT.keyPair(seed)).
 // The JSON-lines plumbing is jsonlines.js; the dht-rpc part is rpcnode.js.
 //
+// Encrypted connections (dht.createServer, dht.connect) are connections.js:
+// the ops createServer, listen, refresh, close (servers) and connect, write,
+// sendBulk, end, destroy, send, trySend, messages, connStats (connections), and
+// the server-* and conn-* events listed there.
+//
 // Incoming requests are hyperdht's own: the node answers its commands (FIND_PEER
 // .. PLUGIN) once it is persistent. With --log-requests each incoming user
 // request is also written as a "request" event before hyperdht handles it.
@@ -40,8 +45,13 @@
 const HyperDHT = require('hyperdht')
 const { hex, bytesArg, exitAfter, errorText, serve } = require('./jsonlines')
 const { parseNodeArgs, createNode, hostPort, requestEvent, watchNode, rpcOps } = require('./rpcnode')
+const { connections } = require('./connections')
 
 const STOP_GRACE_MS = 5000
+// On exit, servers are closed (and so unannounced) first, for at most this
+// long: their unannounce waits on nodes that may be exiting too, and the Go
+// side kills a driver that takes more than 2 s.
+const SERVER_CLOSE_MS = 1000
 
 const config = parseNodeArgs(process.argv.slice(2), {
   script: 'hyperdht.js',
@@ -108,9 +118,14 @@ function replyFrom (r) {
 
 // ---- commands --------------------------------------------------------------
 
+const conns = connections(dht, { requiredBytes, keyPairArg, intArg, relayAddressesArg })
+
 const ops = {
   // dht-rpc ops, as in dhtrpc.js
   ...rpcOps(dht, intArg),
+
+  // encrypted connections, in connections.js
+  ...conns.ops,
 
   // hyperdht ops
   keyPair: (cmd) => ({ publicKey: hex(keyPairArg(cmd).publicKey) }),
@@ -173,7 +188,8 @@ serve({
   ops,
   stop: () => {
     exitAfter(STOP_GRACE_MS, 'hyperdht.js: destroy did not finish in time')
-    return dht.destroy().catch((err) => {
+    // The servers first, bounded; force skips destroy's own, unbounded close of them.
+    return conns.closeServers(SERVER_CLOSE_MS).then(() => dht.destroy({ force: true })).catch((err) => {
       process.stderr.write(`hyperdht.js: destroy: ${errorText(err)}\n`)
     })
   }
