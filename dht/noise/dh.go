@@ -58,6 +58,10 @@ func dh(sk, pub []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: not a curve point", ErrInvalidKey)
 	}
+	// SetBytes also accepts y ≥ p. No point with y < 19 lies in the
+	// prime-order subgroup (the DH vectors try them all), so the subgroup
+	// test below would refuse these too; refusing them first names the
+	// fault as libsodium checks it.
 	if [32]byte(p.Bytes()) != [32]byte(pub) {
 		return nil, fmt.Errorf("%w: non-canonical point encoding", ErrInvalidKey)
 	}
