@@ -66,13 +66,26 @@ const plainQueueLen = 512
 // can run on while streams share the port (libudx's socket 'message' event, udx.md §1.6).
 //
 // Plain datagrams are copied once into a bounded queue; when nobody reads fast enough the
-// newest are dropped, as a kernel drops UDP on a full buffer. WriteTo sends directly. Close
-// closes the UDP socket and waits for the read goroutine; ReadFrom then returns net.ErrClosed.
+// newest are dropped, as a kernel drops UDP on a full buffer.
+//
+// Sending. On a real UDP socket on Linux (the batched path) every datagram the socket sends,
+// stream packets and WriteTo alike, goes through one bounded send queue, in order, and a
+// writer goroutine writes it with sendmmsg, runs of equal-size datagrams to one address as
+// one UDP GSO message: under load one system call carries up to 64 datagrams. A write
+// returns once its datagram is queued (copied); kernel errors are not reported, as UDP does
+// not report loss. When the queue is full WriteTo and [Stream.Send] wait for room, up to the
+// write deadline, while [Stream.TrySend] drops the message and returns ErrSendQueueFull.
+// Elsewhere (other systems, or a PacketConn that is not a *net.UDPConn, such as an in-memory
+// test network) each write is one write call on the underlying conn, made before it returns.
+//
+// Close writes what is queued, closes the UDP socket and waits for the socket's goroutines;
+// ReadFrom then returns net.ErrClosed, and so do writes.
 type Socket struct {
 	u     *Instance
 	pc    net.PacketConn
 	fast  addrPortConn
 	batch *batchConn // batched I/O on a real UDP socket (Linux); nil: the portable path
+	q     *sendQueue // the send queue of the batched path; nil on the portable path
 	local netip.AddrPort
 
 	plain     chan datagram
@@ -83,8 +96,16 @@ type Socket struct {
 
 	mu       sync.Mutex
 	deadline time.Time     // guarded by mu; read deadline
-	moved    chan struct{} // signalled when the deadline changes
+	writeDL  time.Time     // guarded by mu; write deadline (waits for send-queue room)
+	moved    chan struct{} // signalled when the read deadline changes
+
+	wmu  sync.Mutex // portable path: guards wbuf
+	wbuf []byte     // portable path: a datagram assembled from parts
 }
+
+// ErrSendQueueFull is returned by [Stream.TrySend] when the socket's send queue is full:
+// the message was dropped.
+var ErrSendQueueFull = errors.New("udx: socket send queue full")
 
 type datagram struct {
 	b    []byte
@@ -105,6 +126,10 @@ func (u *Instance) Listen(pc net.PacketConn) *Socket {
 	}
 	s.fast, _ = pc.(addrPortConn)
 	s.batch = newBatchConn(pc)
+	if s.batch != nil {
+		s.q = newSendQueue(s.batch.writeBatch)
+		go s.q.run()
+	}
 	if ua, ok := pc.LocalAddr().(*net.UDPAddr); ok {
 		ap := ua.AddrPort()
 		s.local = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
@@ -145,18 +170,23 @@ func (s *Socket) readLoop() {
 }
 
 // readLoopBatch is readLoop on the batched path: the datagrams of one read are dispatched
-// while sends are queued, and what they caused (acks, data released by acks) goes out in
-// one batch before the next read.
+// while the send queue holds what they cause (acks, data released by acks), which then goes
+// out together.
 func (s *Socket) readLoopBatch() {
-	dispatch := s.dispatch
 	for {
-		if err := s.batch.readBatch(dispatch); err != nil {
+		n, err := s.batch.readBatch()
+		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				s.shutdown()
 				return
 			}
 			continue // transient (ICMP errors): libudx only logs them
 		}
+		s.q.hold()
+		for i := range n {
+			s.dispatch(s.batch.datagram(i))
+		}
+		s.q.release()
 	}
 }
 
@@ -199,6 +229,9 @@ func (s *Socket) read(b []byte) (int, netip.AddrPort, error) {
 
 func (s *Socket) shutdown() {
 	s.closeOnce.Do(func() { close(s.done) })
+	if s.q != nil {
+		s.q.close()
+	}
 }
 
 func (s *Socket) opError(op string, err error) error {
@@ -260,18 +293,53 @@ func (s *Socket) ReadFrom(b []byte) (int, net.Addr, error) {
 	return n, net.UDPAddrFromAddrPort(from), nil
 }
 
-// WriteToUDPAddrPort sends one datagram.
+// WriteToUDPAddrPort sends one datagram; b is not used after it returns. On the batched
+// path it queues a copy and waits while the send queue is full, up to the write deadline.
 func (s *Socket) WriteToUDPAddrPort(b []byte, to netip.AddrPort) (int, error) {
-	if s.batch != nil && s.batch.writeTo(b, to) {
-		return len(b), nil
+	if err := s.send(nil, b, to, true, s.writeDeadline(), nil); err != nil {
+		return 0, s.opError("write", err)
 	}
-	if s.fast != nil {
-		return s.fast.WriteToUDPAddrPort(b, to)
-	}
-	return s.pc.WriteTo(b, net.UDPAddrFromAddrPort(to))
+	return len(b), nil
 }
 
-// WriteTo implements net.PacketConn.
+// send sends the datagram head followed by body to to. On the batched path it is queued,
+// waiting for room as sendQueue.push does (wait, deadline, cancel); on the portable path it
+// is written at once and a full kernel buffer blocks as the conn's write does.
+func (s *Socket) send(head, body []byte, to netip.AddrPort, wait bool, deadline time.Time, cancel <-chan struct{}) error {
+	if tooLarge(len(head)+len(body), to) {
+		return errDatagramTooLarge
+	}
+	if s.q != nil {
+		return s.q.push(head, body, to, wait, deadline, cancel)
+	}
+	if len(head) == 0 {
+		return s.writeDirect(body, to)
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.wbuf = append(append(s.wbuf[:0], head...), body...)
+	return s.writeDirect(s.wbuf, to)
+}
+
+var errDatagramTooLarge = errors.New("udx: datagram larger than UDP allows")
+
+func (s *Socket) writeDirect(b []byte, to netip.AddrPort) error {
+	var err error
+	if s.fast != nil {
+		_, err = s.fast.WriteToUDPAddrPort(b, to)
+	} else {
+		_, err = s.pc.WriteTo(b, net.UDPAddrFromAddrPort(to))
+	}
+	return err
+}
+
+func (s *Socket) writeDeadline() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writeDL
+}
+
+// WriteTo implements net.PacketConn; see WriteToUDPAddrPort.
 func (s *Socket) WriteTo(b []byte, addr net.Addr) (int, error) {
 	ua, ok := addr.(*net.UDPAddr)
 	if !ok {
@@ -280,9 +348,13 @@ func (s *Socket) WriteTo(b []byte, addr net.Addr) (int, error) {
 	return s.WriteToUDPAddrPort(b, ua.AddrPort())
 }
 
-// Close closes the UDP socket and waits for the read goroutine. It is idempotent.
+// Close writes what is queued for sending, closes the UDP socket and waits for the socket's
+// goroutines. It is idempotent.
 func (s *Socket) Close() error {
 	s.shutdown()
+	if s.q != nil {
+		<-s.q.exited
+	}
 	err := s.pc.Close()
 	s.wg.Wait()
 	if errors.Is(err, net.ErrClosed) {
@@ -297,8 +369,11 @@ func (s *Socket) LocalAddr() net.Addr { return s.pc.LocalAddr() }
 // LocalAddrPort returns the socket's local address as a netip.AddrPort.
 func (s *Socket) LocalAddrPort() netip.AddrPort { return s.local }
 
-// SetDeadline sets the read deadline (writes never block).
-func (s *Socket) SetDeadline(t time.Time) error { return s.SetReadDeadline(t) }
+// SetDeadline sets the read and write deadlines.
+func (s *Socket) SetDeadline(t time.Time) error {
+	s.SetWriteDeadline(t)
+	return s.SetReadDeadline(t)
+}
 
 // SetReadDeadline sets the deadline for ReadFrom; a blocked ReadFrom sees the change.
 func (s *Socket) SetReadDeadline(t time.Time) error {
@@ -312,8 +387,15 @@ func (s *Socket) SetReadDeadline(t time.Time) error {
 	return nil
 }
 
-// SetWriteDeadline is accepted and ignored: UDP writes do not block.
-func (s *Socket) SetWriteDeadline(time.Time) error { return nil }
+// SetWriteDeadline sets how long a write may wait for room in the send queue (the batched
+// path); a write waiting already keeps the deadline it started with. On the portable path
+// writes do not wait for a queue and the deadline is not used.
+func (s *Socket) SetWriteDeadline(t time.Time) error {
+	s.mu.Lock()
+	s.writeDL = t
+	s.mu.Unlock()
+	return nil
+}
 
 // SetReadBuffer sets the underlying socket's receive buffer when it supports it (the RPC
 // layer sets libudx's sizes through it).
@@ -334,3 +416,12 @@ func (s *Socket) SetWriteBuffer(n int) error {
 
 // Dropped counts plain datagrams dropped because nobody read them fast enough.
 func (s *Socket) Dropped() uint64 { return s.dropped.Load() }
+
+// SendDropped counts datagrams dropped because the send queue was full: messages sent
+// with [Stream.TrySend]. It is 0 on the portable path.
+func (s *Socket) SendDropped() uint64 {
+	if s.q == nil {
+		return 0
+	}
+	return s.q.droppedCount()
+}

@@ -4,23 +4,26 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"sync"
 	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// batchLen is how many datagrams one recvmmsg reads and one send batch holds.
+// batchLen is how many datagrams one recvmmsg reads.
 const batchLen = 64
 
 // gsoMaxBytes bounds the payload of one UDP_SEGMENT send (a UDP datagram's length field).
 const gsoMaxBytes = 65000
 
-// batchConn is batched I/O on a real UDP socket: recvmmsg on the read goroutine, and a send
-// queue that collects the datagrams produced while one read batch is dispatched and writes
-// them with one sendmmsg, runs of equal-size datagrams to one address as one UDP_SEGMENT
-// (GSO) message when the kernel supports it. Sends outside a batch are left to the caller.
+// gsoMaxSegments bounds the datagrams of one UDP_SEGMENT send (the kernel's UDP_MAX_SEGMENTS
+// is 64 on older kernels).
+const gsoMaxSegments = 64
+
+// batchConn is batched I/O on a real UDP socket: recvmmsg on the read goroutine, and
+// writeBatch, which writes a batch of the socket's send queue with one sendmmsg, runs of
+// equal-size datagrams to one address as one UDP_SEGMENT (GSO) message when the kernel
+// supports it.
 type batchConn struct {
 	rc syscall.RawConn
 	v6 bool // an AF_INET6 socket: IPv4 destinations are sent v4-mapped
@@ -34,19 +37,13 @@ type batchConn struct {
 	rerr   error
 	recvFn func(fd uintptr) bool
 
-	// Send side.
-	mu     sync.Mutex
-	open   bool                     // guarded by mu; a read batch is being dispatched: queue
-	sbuf   []byte                   // guarded by mu; the queued datagrams, back to back
-	slen   [batchLen]int            // guarded by mu
-	sto    [batchLen]netip.AddrPort // guarded by mu
-	sn     int                      // guarded by mu; queued datagrams
-	soff   int                      // guarded by mu; bytes of sbuf they use
-	gso    bool                     // guarded by mu; UDP_SEGMENT works
-	smsgs  [batchLen]unix.Mmsghdr
-	siovs  [batchLen]unix.Iovec
-	snames [batchLen]unix.RawSockaddrInet6
-	soob   [batchLen][unix.SizeofCmsghdr + 8]byte
+	// Send side, used only by the holder of the send queue's writer role (the queue's
+	// mutex orders the holders).
+	gso    bool // UDP_SEGMENT works
+	smsgs  [queueDatagrams]unix.Mmsghdr
+	siovs  [queueDatagrams]unix.Iovec
+	snames [queueDatagrams]unix.RawSockaddrInet6
+	soob   [queueDatagrams][unix.SizeofCmsghdr + 8]byte
 	scount int // messages built in smsgs
 	sdone  int // messages of smsgs sent so far
 	serr   error
@@ -75,7 +72,7 @@ func newBatchConn(pc net.PacketConn) *batchConn {
 	if err != nil {
 		return nil
 	}
-	b := &batchConn{rc: rc, rbuf: make([]byte, batchLen*MaxDatagram), sbuf: make([]byte, batchLen*MaxDatagram)}
+	b := &batchConn{rc: rc, rbuf: make([]byte, batchLen*MaxDatagram)}
 	var family int
 	var probeErr error
 	if err := rc.Control(func(fd uintptr) {
@@ -133,30 +130,22 @@ func (b *batchConn) recv(fd uintptr) bool {
 	return true
 }
 
-// readBatch reads up to batchLen datagrams, waiting for the first, and calls fn for each
-// with the datagram and its sender. Sends made while fn runs (by any goroutine) are queued
-// and written together, in order, before readBatch returns. A non-nil error is the socket's
-// (net.ErrClosed after Close).
-func (b *batchConn) readBatch(fn func(b []byte, from netip.AddrPort)) error {
+// readBatch reads up to batchLen datagrams, waiting for the first, and returns how many;
+// datagram returns them. A non-nil error is the socket's (net.ErrClosed after Close).
+func (b *batchConn) readBatch() (int, error) {
 	if err := b.rc.Read(b.recvFn); err != nil {
-		return err
+		return 0, err
 	}
 	if b.rerr != nil {
-		return b.rerr
+		return 0, b.rerr
 	}
-	b.mu.Lock()
-	b.open = true
-	b.mu.Unlock()
-	for i := range b.rn {
-		m := &b.rmsgs[i]
-		data := b.rbuf[i*MaxDatagram : i*MaxDatagram+int(m.Len)]
-		fn(data, sockaddrToAddrPort(&b.rnames[i]))
-	}
-	b.mu.Lock()
-	b.flushLocked()
-	b.open = false
-	b.mu.Unlock()
-	return nil
+	return b.rn, nil
+}
+
+// datagram returns datagram i of the last readBatch and its sender; the bytes are valid
+// until the next readBatch.
+func (b *batchConn) datagram(i int) ([]byte, netip.AddrPort) {
+	return b.rbuf[i*MaxDatagram : i*MaxDatagram+int(b.rmsgs[i].Len)], sockaddrToAddrPort(&b.rnames[i])
 }
 
 func sockaddrToAddrPort(rsa *unix.RawSockaddrInet6) netip.AddrPort {
@@ -205,27 +194,8 @@ func scopeID(zone string) uint32 {
 	return 0
 }
 
-// writeTo sends one datagram: queued while a read batch is dispatched (written with the
-// batch, in order), at once otherwise. It reports false when p was not queued and the caller
-// must send it itself; a sendmmsg of one datagram measured no cheaper than sendto.
-func (b *batchConn) writeTo(p []byte, to netip.AddrPort) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !b.open {
-		return false
-	}
-	if b.sn == batchLen || b.soff+len(p) > len(b.sbuf) {
-		b.flushLocked()
-	}
-	b.soff += copy(b.sbuf[b.soff:], p)
-	b.slen[b.sn] = len(p)
-	b.sto[b.sn] = to
-	b.sn++
-	return true
-}
-
-// buildLocked sets message i to send p to to; it reports false for an unsendable address.
-func (b *batchConn) buildLocked(i int, p []byte, to netip.AddrPort) bool {
+// build sets message i to send p to to; it reports false for an unsendable address.
+func (b *batchConn) build(i int, p []byte, to netip.AddrPort) bool {
 	nl := b.putSockaddr(&b.snames[i], to)
 	if nl == 0 {
 		return false
@@ -255,53 +225,56 @@ func (b *batchConn) setSegment(i, seg int) {
 	h.SetControllen(unix.CmsgSpace(2))
 }
 
-// flushLocked writes the queued datagrams.
-func (b *batchConn) flushLocked() {
-	if b.sn == 0 {
-		return
-	}
+// writeBatch writes the datagrams of q in order, waiting while the socket buffer is full.
+// A datagram the kernel refuses is dropped, as a failed UDP send is. It is called only by
+// the holder of the send queue's writer role.
+func (b *batchConn) writeBatch(q *sendBatch) {
 	gso := b.gso
 	for {
-		m, off := 0, 0
-		for i := 0; i < b.sn; {
-			l, to := b.slen[i], b.sto[i]
+		m := 0
+		for i := 0; i < q.n; {
+			p, to := q.datagram(i)
+			l := len(p)
 			j, total := i+1, l
 			if gso {
-				// A run: same address, same size, the last may be shorter.
-				for j < b.sn && b.sto[j] == to && b.slen[j] <= l && total+b.slen[j] <= gsoMaxBytes && j-i < 64 {
-					total += b.slen[j]
+				// A run: same address, same size, the last may be shorter; the datagrams
+				// are adjacent in q.buf.
+				for j < q.n && j-i < gsoMaxSegments {
+					pj, toj := q.datagram(j)
+					if toj != to || len(pj) > l || total+len(pj) > gsoMaxBytes {
+						break
+					}
+					total += len(pj)
 					j++
-					if b.slen[j-1] < l {
+					if len(pj) < l {
 						break
 					}
 				}
 			}
-			if b.buildLocked(m, b.sbuf[off:off+total], to) {
+			if b.build(m, q.buf[q.end[i]-l:q.end[i]-l+total], to) {
 				if j-i > 1 {
 					b.setSegment(m, l)
 				}
 				m++
 			}
-			off += total
 			i = j
 		}
 		b.scount = m
-		err := b.sendLocked()
+		err := b.sendAll()
 		if gso && errors.Is(err, unix.EIO) {
 			// The path cannot segment (no checksum offload): send plainly from now on. The
 			// datagrams sent before the failure go out twice; UDX ignores duplicates.
 			b.gso, gso = false, false
 			continue
 		}
-		break
+		return
 	}
-	b.sn, b.soff = 0, 0
 }
 
-// sendLocked writes messages smsgs[:scount], waiting while the socket buffer is full. A
+// sendAll writes messages smsgs[:scount], waiting while the socket buffer is full. A
 // message the kernel refuses is dropped, as a failed UDP send is; the first error is
 // returned.
-func (b *batchConn) sendLocked() error {
+func (b *batchConn) sendAll() error {
 	b.sdone, b.serr = 0, nil
 	var first error
 	for b.sdone < b.scount {

@@ -3,7 +3,10 @@
 package udx
 
 import (
+	"encoding/binary"
+	"net"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -28,5 +31,72 @@ func TestSocketProbeMTUMode(t *testing.T) {
 	}
 	if mode != unix.IP_PMTUDISC_PROBE {
 		t.Fatalf("IP_MTU_DISCOVER = %d, want IP_PMTUDISC_PROBE (%d)", mode, unix.IP_PMTUDISC_PROBE)
+	}
+}
+
+// A batch of datagrams leaves a real socket whole and in order: runs of equal sizes to one
+// address (sent as one GSO message where the kernel can), a shorter one closing a run,
+// other destinations and sizes in between.
+func TestSocketBatchOrderRealUDP(t *testing.T) {
+	for _, network := range []string{"udp4", "udp"} {
+		t.Run(network, func(t *testing.T) {
+			laddr := "127.0.0.1:0"
+			if network == "udp" {
+				laddr = ":0" // dual-stack: IPv4 destinations are v4-mapped
+			}
+			pc, err := NewInstance().ListenPacket(network, laddr)
+			if err != nil {
+				t.Skip("no loopback UDP:", err)
+			}
+			s := pc.(*Socket)
+			defer s.Close()
+			if s.q == nil {
+				t.Skip("no batched path on this kernel")
+			}
+			var peers [2]*net.UDPConn
+			for i := range peers {
+				peers[i], err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer peers[i].Close()
+				peers[i].SetReadBuffer(1 << 20)
+			}
+			// Per datagram: size and peer. 64 datagrams, one full batch.
+			type dg struct{ size, peer int }
+			var plan []dg
+			for range 20 {
+				plan = append(plan, dg{1172, 0})
+			}
+			plan = append(plan, dg{300, 0}, dg{1172, 1}, dg{1172, 1}, dg{40, 0}, dg{40, 0})
+			for range 30 {
+				plan = append(plan, dg{1452, 0})
+			}
+			plan = append(plan, dg{1452, 1}, dg{1000, 0}, dg{1000, 0}, dg{1000, 1}, dg{20, 0}, dg{1500, 0}, dg{1500, 0}, dg{1500, 0}, dg{1500, 0})
+			for round := range 3 {
+				s.q.hold()
+				for i, d := range plan {
+					to := peers[d.peer].LocalAddr().(*net.UDPAddr).AddrPort()
+					if _, err := s.WriteToUDPAddrPort(numbered(round<<16|i, d.size), to); err != nil {
+						t.Fatal(err)
+					}
+				}
+				s.q.release()
+				next := [2]int{}
+				buf := make([]byte, 2048)
+				for i, d := range plan {
+					peers[d.peer].SetReadDeadline(time.Now().Add(5 * time.Second))
+					n, err := peers[d.peer].Read(buf)
+					if err != nil {
+						t.Fatalf("round %d: peer %d after %d datagrams: %v", round, d.peer, next[d.peer], err)
+					}
+					if n != d.size || binary.LittleEndian.Uint32(buf) != uint32(round<<16|i) {
+						t.Fatalf("round %d: peer %d got %d bytes numbered %#x, want datagram %d (%d bytes)", round, d.peer, n, binary.LittleEndian.Uint32(buf), i, d.size)
+					}
+					next[d.peer]++
+				}
+			}
+			t.Logf("gso %v", s.batch.gso)
+		})
 	}
 }

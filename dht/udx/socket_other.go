@@ -8,10 +8,11 @@ import (
 )
 
 // batchConn is the batched socket I/O of socket_linux.go; elsewhere there is none and every
-// Socket uses the portable path (one read or write call per datagram).
+// Socket uses the portable path (one read or write call per datagram, no send queue).
 type batchConn struct{}
 
 func newBatchConn(net.PacketConn) *batchConn { return nil }
 
-func (*batchConn) readBatch(func([]byte, netip.AddrPort)) error { panic("udx: no batched I/O") }
-func (*batchConn) writeTo([]byte, netip.AddrPort) bool          { return false }
+func (*batchConn) readBatch() (int, error)               { panic("udx: no batched I/O") }
+func (*batchConn) datagram(int) ([]byte, netip.AddrPort) { panic("udx: no batched I/O") }
+func (*batchConn) writeBatch(*sendBatch)                 { panic("udx: no batched I/O") }

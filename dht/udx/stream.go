@@ -128,7 +128,7 @@ func (s *Stream) output(b []byte, to netip.AddrPort) {
 	if s.sock == nil {
 		return
 	}
-	if _, err := s.sock.WriteToUDPAddrPort(b, to); err != nil {
+	if err := s.sock.send(nil, b, to, true, time.Time{}, nil); err != nil {
 		s.log.Debug("udx: send failed", "stream", s.id, "to", to, "err", err)
 	}
 }
@@ -476,28 +476,44 @@ func (s *Stream) Err() error {
 }
 
 // Send sends b as one unreliable MESSAGE (udx.md §6): not acked, not
-// retransmitted, not ordered with the stream data. It returns
-// ErrNotConnected before Connect and ErrMessageTooLarge when b is longer
-// than the stream's maximum payload; a send error of the socket is returned
-// but, as with UDP, success does not mean delivery.
-func (s *Stream) Send(b []byte) error {
+// retransmitted, not ordered with the stream data. b is not used after Send
+// returns. It returns ErrNotConnected before Connect and ErrMessageTooLarge
+// when b is longer than the stream's maximum payload. When the socket's send
+// queue is full (see [Socket]) Send waits for room, up to the write
+// deadline (os.ErrDeadlineExceeded), and returns net.ErrClosed if the stream
+// or the socket is closed meanwhile. As with UDP, success does not mean
+// delivery.
+func (s *Stream) Send(b []byte) error { return s.send(b, true) }
+
+// TrySend is Send without waiting: when the socket's send queue is full the
+// message is dropped and TrySend returns ErrSendQueueFull (udx-native's
+// trySend likewise does not wait for the datagram to leave). On the portable
+// path, which has no queue, it is Send.
+func (s *Stream) TrySend(b []byte) error { return s.send(b, false) }
+
+func (s *Stream) send(b []byte, wait bool) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	switch {
 	case s.destroyed || s.c.closed:
+		s.mu.Unlock()
 		return net.ErrClosed
 	case !s.c.connected:
+		s.mu.Unlock()
 		return ErrNotConnected
 	case len(b) > s.c.mss:
+		s.mu.Unlock()
 		return ErrMessageTooLarge
 	}
-	s.c.sendMessage(b)
-	return nil
+	var head [HeaderSize]byte
+	h := s.c.header(TypeMessage)
+	h.Put(head[:])
+	s.c.stats.PacketsSent++
+	sock, to, deadline := s.sock, s.c.remote, s.writeDL
+	s.mu.Unlock()
+	// The datagram is queued without the stream's lock: a wait for room holds up
+	// nothing else of the stream.
+	return sock.send(head[:], b, to, wait, deadline, s.done)
 }
-
-// TrySend is Send; sending a datagram never blocks. It exists for parity
-// with udx-native.
-func (s *Stream) TrySend(b []byte) error { return s.Send(b) }
 
 // SetDeadline sets the read and write deadlines.
 func (s *Stream) SetDeadline(t time.Time) error {

@@ -111,13 +111,6 @@ func (c *conn) send(b []byte, to netip.AddrPort) {
 	c.output(b, to)
 }
 
-// sendMessage sends b as one MESSAGE, outside the reliable stream.
-func (c *conn) sendMessage(b []byte) {
-	h := c.header(TypeMessage)
-	c.scratch = append(h.Append(c.scratch[:0]), b...)
-	c.send(c.scratch, c.remote)
-}
-
 // onPacket handles one packet for this stream that got past the firewall
 // (udx.md §3.2 then §3.3). It returns the payload of a MESSAGE, aliasing b,
 // and whether there was one.
