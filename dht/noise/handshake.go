@@ -251,7 +251,9 @@ func (h *Handshake) Send(payload []byte) ([]byte, error) {
 // [ErrMessageSize] and leaves the handshake unchanged; a tag that does not
 // verify fails with [ErrDecrypt], a key the DH refuses with [ErrInvalidKey],
 // and a static key other than the expected one with [ErrRemoteStatic]. Those
-// three end the handshake.
+// three end the handshake. A message with several faults reports the first
+// this package checks, lengths first; the reference can name another (a bad
+// key in a short message), but refuses the same messages.
 func (h *Handshake) Recv(msg []byte) ([]byte, error) {
 	if err := h.turn(false); err != nil {
 		return nil, h.wrap("recv", err)
@@ -338,8 +340,9 @@ func (h *Handshake) fail(op string, err error) error {
 	case err == noise.ErrShortMessage:
 		err = fmt.Errorf("%w: %v", ErrMessageSize, err) // the checks above rule it out
 	case op == "recv":
-		// A failed Open is the only other error ReadMessage returns for
-		// messages of a valid length.
+		// With the lengths checked and the DH's errors matched above, a
+		// failed Open is all ReadMessage has left to report (its other
+		// errors are for states this package never creates).
 		err = ErrDecrypt
 	}
 	h.err = err
