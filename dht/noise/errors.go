@@ -17,8 +17,8 @@ var (
 	// ErrMessageSize means a received message that is too short for its
 	// pattern (the keys it must carry, and a 16-byte tag once a key is
 	// set), a received payload ciphertext longer than 65535 bytes, or a
-	// payload to send that would make one. A size error found before any
-	// work leaves the handshake unchanged; see [Handshake.Recv].
+	// payload to send that would make one. The length is checked before
+	// any work, so the handshake is unchanged.
 	ErrMessageSize = errors.New("noise: bad message length")
 
 	// ErrDecrypt means a ChaCha20-Poly1305 tag did not verify: the message

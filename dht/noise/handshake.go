@@ -81,10 +81,11 @@ func (p Pattern) flynn() noise.HandshakePattern {
 // first). When the last message has gone either way, [Handshake.Complete]
 // reports true and [Handshake.Result] returns the keys.
 //
-// An error from Send or Recv other than [ErrState], or an [ErrMessageSize]
-// found before any work, ends the handshake: every later call returns an
-// error matching ErrState. This is also what the reference does (its state
-// is spent after a failed message); start a new Handshake to try again.
+// [ErrState] and [ErrMessageSize] leave the handshake as it was: the length
+// checks come before any work. Every other error from Send or Recv ends the
+// handshake, and every later call returns an error matching ErrState. The
+// reference's state is spent after a failed message too; start a new
+// Handshake to try again.
 //
 // A Handshake is not safe for concurrent use.
 type Handshake struct {
