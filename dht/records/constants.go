@@ -1,6 +1,9 @@
 package records
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // HyperDHT command numbers (hyperdht lib/constants.js COMMANDS). They travel with dht-rpc's
 // internal flag clear, which is all that tells them apart from dht-rpc's own commands 0..4.
@@ -56,3 +59,81 @@ const (
 	// MaxDecodeLookupPeers is the most peers ParseLookupReply accepts in one reply.
 	MaxDecodeLookupPeers = 256
 )
+
+// Firewall is how a peer describes its reachability in noise and holepunch payloads
+// (hyperdht lib/constants.js FIREWALL). The reference orders them: RANDOM and above is
+// treated as random.
+type Firewall uint64
+
+const (
+	FirewallUnknown    Firewall = 0 // not known yet, or behind a NAT whose kind is not known
+	FirewallOpen       Firewall = 1 // reachable at its public address without punching
+	FirewallConsistent Firewall = 2 // NAT maps one port to every destination
+	FirewallRandom     Firewall = 3 // NAT maps a new port per destination
+)
+
+var firewallNames = [...]string{
+	FirewallUnknown:    "unknown",
+	FirewallOpen:       "open",
+	FirewallConsistent: "consistent",
+	FirewallRandom:     "random",
+}
+
+func (f Firewall) String() string { return enumString(firewallNames[:], "firewall", uint64(f)) }
+
+// ConnError is the error code of a noise or holepunch payload (the connection half of hyperdht
+// lib/constants.js ERROR). The storage codes CodeSeqReused and CodeSeqTooLow travel in the
+// dht-rpc error field instead. The reference's user-facing errors (lib/errors.js) are string
+// codes that never go on the wire.
+type ConnError uint64
+
+const (
+	ConnErrorNone            ConnError = 0
+	ConnErrorAborted         ConnError = 1 // the sender gives up (a server: the handshake had no udx info)
+	ConnErrorVersionMismatch ConnError = 2 // a server: the noise payload version was not NoisePayloadVersion
+	ConnErrorTryLater        ConnError = 3 // a server: too many random-NAT punches at once; not fatal with a blind relay
+)
+
+var connErrorNames = [...]string{
+	ConnErrorNone:            "none",
+	ConnErrorAborted:         "aborted",
+	ConnErrorVersionMismatch: "version mismatch",
+	ConnErrorTryLater:        "try later",
+}
+
+func (e ConnError) String() string { return enumString(connErrorNames[:], "error", uint64(e)) }
+
+// Mode says which hop sent a PEER_HANDSHAKE or PEER_HOLEPUNCH value (hyperdht lib/router.js).
+// A router drops values whose mode it does not expect.
+type Mode uint64
+
+const (
+	ModeFromClient      Mode = 0 // client to a relay, or straight to the server
+	ModeFromServer      Mode = 1 // server back to the relay that forwarded the request
+	ModeFromRelay       Mode = 2 // relay to the server, carrying the client's address
+	ModeFromSecondRelay Mode = 3 // a relay to the server through a second relay (handshake only)
+	ModeReply           Mode = 4 // the response the client receives
+)
+
+var modeNames = [...]string{
+	ModeFromClient:      "from client",
+	ModeFromServer:      "from server",
+	ModeFromRelay:       "from relay",
+	ModeFromSecondRelay: "from second relay",
+	ModeReply:           "reply",
+}
+
+func (m Mode) String() string { return enumString(modeNames[:], "mode", uint64(m)) }
+
+// enumString returns the name of v, or kind(v) for a value without one.
+func enumString(names []string, kind string, v uint64) string {
+	if v < uint64(len(names)) {
+		return names[v]
+	}
+	return fmt.Sprintf("%s(%d)", kind, v)
+}
+
+// NoisePayloadVersion is the version the encoders write in a noise payload and in its udx,
+// secretStream and relayThrough parts (hyperdht lib/messages.js). Only the top-level version is
+// acted on: ParseNoisePayload reads nothing after another one.
+const NoisePayloadVersion = 1

@@ -132,3 +132,72 @@ func FuzzStoreHandle(f *testing.F) {
 		}
 	})
 }
+
+// seedConnect adds every connect-path vector of codec (encodings, lenient decodes and
+// rejects) to f's corpus.
+func seedConnect(f *testing.F, codec string) {
+	v := testConnectVectors(f)
+	for _, list := range [][]codecVector{v.Codecs, v.Decode, v.Reject} {
+		for _, c := range list {
+			if c.Codec == codec {
+				f.Add(unhex(f, c.Hex))
+			}
+		}
+	}
+}
+
+// fuzzConnect checks that a connect-path parser never panics, reports n = 0 with its errors
+// and a length within b otherwise, and that what it accepts round-trips.
+func fuzzConnect(f *testing.F, codec string) {
+	seedConnect(f, codec)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, n, err := parseConnect(codec, b)
+		if err != nil {
+			if n != 0 {
+				t.Fatalf("error %v with n = %d", err, n)
+			}
+			return
+		}
+		if n < 1 || n > len(b) {
+			t.Fatalf("n = %d of %d", n, len(b))
+		}
+		connectRoundTrip(t, codec, b[:n], v)
+	})
+}
+
+func FuzzParseHandshake(f *testing.F)        { fuzzConnect(f, "handshake") }
+func FuzzParseHolepunch(f *testing.F)        { fuzzConnect(f, "holepunch") }
+func FuzzParseNoisePayload(f *testing.F)     { fuzzConnect(f, "noisePayload") }
+func FuzzParseHolepunchPayload(f *testing.F) { fuzzConnect(f, "holepunchPayload") }
+
+// FuzzSecurePayloadOpen throws arbitrary bytes at Open under the vectors' key: it must never
+// panic, and what opens must seal and open again to the same payload.
+func FuzzSecurePayloadOpen(f *testing.F) {
+	v := testConnectVectors(f)
+	for _, s := range v.Sealed {
+		f.Add(unhex(f, s.Hex))
+	}
+	for _, s := range v.OpenLenient {
+		f.Add(unhex(f, s.Hex))
+	}
+	for _, s := range v.OpenReject {
+		f.Add(unhex(f, s.Hex))
+	}
+	s := vectorPayload(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := s.Open(b)
+		if err != nil {
+			return
+		}
+		if len(b) <= SealOverhead {
+			t.Fatalf("opened %d bytes", len(b))
+		}
+		sealed, err := s.Seal(nil, &p)
+		if err != nil {
+			t.Fatalf("%+v does not seal: %v", p, err)
+		}
+		if back, err := s.Open(sealed); err != nil || !reflect.DeepEqual(back, p) {
+			t.Fatalf("%+v sealed and opened as %+v, %v", p, back, err)
+		}
+	})
+}

@@ -14,6 +14,7 @@
 // smallOrder: signatures with small-order keys or R, which libsodium refuses
 // store:      requests run through the reference's lib/persistent.js (with its lib/router.js
 //             forwards) on a fake node, and the reply each one got
+// connect:    the connect-path messages and sealed holepunch payloads (see connect.js)
 
 const path = require('path')
 const modules = path.join(__dirname, '../../../interop/node_modules')
@@ -619,5 +620,7 @@ function signDetached(msg, secretKey) {
   persistent.destroy()
   dht._router.destroy()
 }
+
+out.connect = require('./connect.js')({ mod, hex, unhex, fill })
 
 process.stdout.write(JSON.stringify(out, null, 1) + '\n')
