@@ -1,0 +1,102 @@
+package secretstream
+
+import (
+	"sync/atomic"
+)
+
+// MessageHook carries the raw stream's datagrams to a Conn. A UDX stream's
+// message callback is fixed when the stream is created, before the Conn
+// exists, so create the hook first, give its Deliver method to the stream and
+// the hook to New in Options.Messages:
+//
+//	hook := new(secretstream.MessageHook)
+//	raw, _ := inst.NewStream(id, udx.StreamOptions{OnMessage: hook.Deliver})
+//	conn, _ := secretstream.New(raw, &result, secretstream.Options{Messages: hook, OnMessage: handle})
+//
+// Datagrams that arrive before New has set up the keys, or after the Conn
+// ended, are dropped, as the reference drops them. The zero value is ready
+// to use. A hook serves one Conn.
+type MessageHook struct {
+	c atomic.Pointer[Conn]
+}
+
+// Deliver hands one datagram received on the raw stream to the Conn. b is
+// only read during the call.
+func (h *MessageHook) Deliver(b []byte) {
+	if c := h.c.Load(); c != nil {
+		c.onMessage(b)
+	}
+}
+
+// onMessage opens an envelope and passes the message to Options.OnMessage
+// (NoiseSecretStream _onmessage). Bad envelopes are dropped silently and
+// counted.
+func (c *Conn) onMessage(env []byte) {
+	c.recvMu.Lock()
+	defer c.recvMu.Unlock()
+	m, counter, err := OpenMessage(c.rbuf[:0], env, &c.recvKey)
+	if err != nil {
+		c.stats.msgRejected.Add(1)
+		return
+	}
+	if cap(m) > cap(c.rbuf) {
+		c.rbuf = m[:0]
+	}
+	if !c.opts.AllowReplay && !c.replay.accept(counter) {
+		c.stats.msgReplayed.Add(1)
+		return
+	}
+	c.stats.msgReceived.Add(1)
+	if c.opts.OnMessage != nil {
+		c.opts.OnMessage(m)
+	}
+}
+
+// Send seals b and sends it as one unordered, unreliable datagram on the raw
+// stream (NoiseSecretStream send): it may be lost, duplicated or reordered,
+// and is not retransmitted. The envelope is len(b)+MessageOverhead bytes and
+// must fit one datagram; a UDX stream refuses a longer one with
+// udx.ErrMessageTooLarge. It fails with ErrNoMessages when the raw stream
+// has no Send method; other errors are the raw stream's, or the Conn's after
+// it ended. b is not retained.
+func (c *Conn) Send(b []byte) error {
+	s, ok := c.raw.(interface{ Send([]byte) error })
+	if !ok {
+		return ErrNoMessages
+	}
+	return c.sendMessage(b, s.Send)
+}
+
+// TrySend is Send through the raw stream's TrySend (NoiseSecretStream
+// trySend), which never waits.
+func (c *Conn) TrySend(b []byte) error {
+	s, ok := c.raw.(interface{ TrySend([]byte) error })
+	if !ok {
+		return ErrNoMessages
+	}
+	return c.sendMessage(b, s.TrySend)
+}
+
+func (c *Conn) sendMessage(b []byte, send func([]byte) error) error {
+	if err := c.opErr(); err != nil {
+		return err
+	}
+	c.sendMu.Lock()
+	c.counter++
+	if c.counter == c.seed {
+		c.sendMu.Unlock()
+		c.fail(ErrNonceExhausted)
+		return ErrNonceExhausted
+	}
+	if need := len(b) + MessageOverhead; cap(c.sbuf) < need {
+		c.sbuf = make([]byte, 0, max(need, msgBufSize))
+	}
+	c.sbuf = SealMessage(c.sbuf[:0], c.counter, b, &c.sendKey)
+	err := send(c.sbuf)
+	c.sendMu.Unlock()
+	if err != nil {
+		return err
+	}
+	c.stats.msgSent.Add(1)
+	return nil
+}
