@@ -18,5 +18,29 @@
 //
 // Every call that touches the network takes a context. Errors users act on are [ErrNotFound],
 // [ErrSeqTooLow], [ErrSeqReused] and [ErrValueTooLarge]; after [Node.Destroy] calls return
-// net.ErrClosed. Encrypted connections to a public key (CreateServer, Connect) build on this.
+// net.ErrClosed.
+//
+// # Connections
+//
+// A server listens on a key pair; a client connects to the public key from anywhere and both
+// get a [Conn]: a secret-stream session (package secretstream) over a UDX stream (package udx),
+// keyed by a Noise IK handshake (package noise) that travels through the DHT:
+//
+//	srv := n.CreateServer(dht.ServerOptions{OnConnection: handle}) // or srv.Accept(ctx)
+//	srv.Listen(ctx, kp)                 // announce at the nodes closest to hash(kp.PublicKey)
+//	c, err := n.Connect(ctx, kp.PublicKey, nil)
+//	c.Write(b); c.CloseWrite()          // a net.Conn with half-close
+//	c.Send(datagram)                    // unordered encrypted datagrams (ConnectOptions.OnMessage)
+//	srv.Close(ctx)                      // unannounce
+//
+// The client finds the nodes the server announced to (FIND_PEER), sends Noise message 1 to
+// them in a PEER_HANDSHAKE request, and they relay it to the server, whose answer comes back
+// the same way (the router, hyperdht lib/router.js). Both payloads carry each side's UDX
+// stream id and addresses; the client then connects its stream to the server's address and
+// the secret-stream header exchange starts the session. Servers and clients reachable without
+// holepunching (public addresses, one host, one LAN) connect today; a server behind a NAT
+// needs holepunching, which is not implemented yet: it offers no holepunch relays and
+// clients fail with [ErrCannotHolepunch] or reach it only on the same LAN. Errors carry the
+// reference's codes ([ConnError]): [ErrPeerNotFound], [ErrPeerConnectionFailed] (also a
+// firewall refusal, which the reference answers with silence), [ErrServerError] and others.
 package dht

@@ -11,6 +11,7 @@ import (
 	"github.com/hyperlan/hyperlan/dht/ktable"
 	"github.com/hyperlan/hyperlan/dht/records"
 	"github.com/hyperlan/hyperlan/dht/rpc"
+	"github.com/hyperlan/hyperlan/dht/udx"
 )
 
 // DefaultPort is the port a HyperDHT node prefers for its server socket.
@@ -47,6 +48,9 @@ type Options struct {
 	MaxAge  time.Duration
 	// ListenPacket opens the UDP sockets; nil means net.ListenPacket.
 	ListenPacket func(network, address string) (net.PacketConn, error)
+	// ConnectionKeepAlive is how often an idle connection sends an encrypted keep-alive;
+	// 0 means 5 s (the reference's connectionKeepAlive), negative means never.
+	ConnectionKeepAlive time.Duration
 	// Logger receives lifecycle logs; nil discards them.
 	Logger *slog.Logger
 	// OnEvent receives the routing layer's events (see [rpc.Event]), in order.
@@ -60,8 +64,15 @@ type Node struct {
 	defaultKeyPair KeyPair
 	opts           Options
 
-	mu    sync.Mutex
-	store *records.Store // guarded by mu; created on the first storage request while persistent
+	udx *udx.Instance // every connection's raw stream lives here, on the rpc sockets
+
+	mu         sync.Mutex
+	store      *records.Store                // guarded by mu; created on the first storage request while persistent
+	servers    map[[32]byte]*Server          // guarded by mu; listening servers by target
+	allServers map[*Server]struct{}          // guarded by mu; servers created and not closed
+	relayCache map[[32]byte][]netip.AddrPort // guarded by mu; where a server's handshakes last got through
+	destroyed  bool                          // guarded by mu
+	addrs      addrValidator
 }
 
 // blocked are the reference's filterNode entries: stray testnet nodes kept out of tables.
@@ -83,7 +94,11 @@ func Bootstrapper(port int, host string, opts Options) (*Node, error) {
 }
 
 func newNode(opts Options, start func(rpc.Options) (*rpc.Node, error)) (*Node, error) {
-	n := &Node{opts: opts, defaultKeyPair: opts.KeyPair}
+	n := &Node{
+		opts: opts, defaultKeyPair: opts.KeyPair, udx: udx.NewInstance(),
+		servers: make(map[[32]byte]*Server), allServers: make(map[*Server]struct{}),
+		relayCache: make(map[[32]byte][]netip.AddrPort),
+	}
 	if n.defaultKeyPair.SecretKey == nil {
 		kp, err := NewKeyPair(nil)
 		if err != nil {
@@ -98,7 +113,7 @@ func newNode(opts Options, start func(rpc.Options) (*rpc.Node, error)) (*Node, e
 		Port:         opts.Port,
 		FixedPort:    opts.FixedPort,
 		Mode:         opts.Mode,
-		ListenPacket: opts.ListenPacket,
+		ListenPacket: n.listenPacket,
 		Logger:       opts.Logger,
 		FilterNode:   func(a netip.AddrPort) bool { return !blocked(a) },
 		OnEvent:      opts.OnEvent,
@@ -118,8 +133,30 @@ func newNode(opts Options, start func(rpc.Options) (*rpc.Node, error)) (*Node, e
 		records.CmdMutablePut, records.CmdMutableGet, records.CmdImmutablePut, records.CmdImmutableGet} {
 		r.Handle(cmd, n.serveStorage)
 	}
+	r.Handle(records.CmdPeerHandshake, n.onPeerHandshake)
+	r.Handle(records.CmdPeerHolepunch, n.onPeerHolepunch)
 	return n, nil
 }
+
+// listenPacket opens the rpc's sockets as UDX sockets, so that connections' raw streams share
+// them with the DHT's messages as in the reference.
+func (n *Node) listenPacket(network, address string) (net.PacketConn, error) {
+	listen := n.opts.ListenPacket
+	if listen == nil {
+		listen = net.ListenPacket
+	}
+	pc, err := listen(network, address)
+	if err != nil {
+		return nil, err
+	}
+	return n.udx.Listen(pc), nil
+}
+
+// socket returns the UDX socket the node talks from (the client socket while firewalled).
+func (n *Node) socket() *udx.Socket { return n.rpc.Socket().(*udx.Socket) }
+
+// serverSocket returns the UDX socket other nodes reach this node at.
+func (n *Node) serverSocket() *udx.Socket { return n.rpc.ServerSocket().(*udx.Socket) }
 
 // serveStorage answers the storage commands once the node is persistent (the stores are
 // created then); before that it answers UNKNOWN_COMMAND, as the reference does.
@@ -159,10 +196,25 @@ type DestroyOptions struct {
 	Force bool
 }
 
-// Destroy stops the node. It is idempotent; blocking calls return net.ErrClosed afterwards.
-// The graceful part (without Force: closing the node's servers, which unannounces them, bounded
-// by ctx) arrives with servers; today both forms stop the node at once.
+// Destroy stops the node. Without Force it first closes the node's servers, which unannounces
+// them, bounded by ctx; with Force, or once ctx ends, it stops at once and the announcements
+// expire on their own (20 minutes). It is idempotent; blocking calls return net.ErrClosed
+// afterwards, and the connections of the node end.
 func (n *Node) Destroy(ctx context.Context, opts DestroyOptions) error {
+	n.mu.Lock()
+	n.destroyed = true
+	var servers []*Server
+	for s := range n.allServers {
+		servers = append(servers, s)
+	}
+	n.mu.Unlock()
+	for _, s := range servers {
+		if opts.Force {
+			s.closeNow()
+		} else {
+			s.Close(ctx)
+		}
+	}
 	return n.rpc.Destroy()
 }
 

@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"encoding/binary"
+	"net"
 	"net/netip"
 	"time"
 
@@ -35,6 +36,9 @@ type ReplyOptions struct {
 	// To overrides the destination (the requester's source address by default).
 	To netip.AddrPort
 }
+
+// Socket returns the socket the request arrived on.
+func (r *Request) Socket() net.PacketConn { return r.sock.pc }
 
 // Reply answers with value, a token and closer nodes, as the reference's req.reply does.
 func (r *Request) Reply(value []byte) {

@@ -370,6 +370,17 @@ func (n *Node) LocalAddr() netip.AddrPort { return n.server.local }
 // ClientAddr returns the client socket's local address.
 func (n *Node) ClientAddr() netip.AddrPort { return n.client.local }
 
+// Socket returns the socket the node talks from: the client socket while it is firewalled,
+// else the server socket (dht-rpc's dht.socket). Connections of the layers above use it too.
+func (n *Node) Socket() net.PacketConn {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.expectedSocketLocked().pc
+}
+
+// ServerSocket returns the server socket, which other nodes reach this node at.
+func (n *Node) ServerSocket() net.PacketConn { return n.server.pc }
+
 // Online reports the health state: false after ticks with requests but no responses.
 func (n *Node) Online() (online, degraded bool) {
 	n.mu.Lock()

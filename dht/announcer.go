@@ -1,0 +1,225 @@
+package dht
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/hyperlan/hyperlan/dht/ktable"
+	"github.com/hyperlan/hyperlan/dht/records"
+	"github.com/hyperlan/hyperlan/dht/rpc"
+)
+
+// Announcer schedule (hyperdht lib/announcer.js): every 3 s the relays are pinged; after 100
+// rounds (about 5 minutes), or as soon as fewer than minActiveRelays of them answer, the
+// server announces itself again.
+const (
+	relayPingInterval = 3 * time.Second
+	relayPingRounds   = 100
+	minActiveRelays   = 3
+	announceRelays    = 3 // nodes a server announces to: the first of the closest replies
+)
+
+// announcer keeps a server's announcement alive at the nodes closest to its key: the relays,
+// which forward handshakes to it.
+type announcer struct {
+	n      *Node
+	kp     KeyPair
+	target [32]byte
+
+	mu       sync.Mutex
+	relays   []records.RelayInfo // guarded by mu; relay and our address as it sees us
+	addrs    []netip.AddrPort    // guarded by mu; shared in handshakes (at most 3)
+	closest  []netip.AddrPort    // guarded by mu; seeds the next query
+	current  map[netip.AddrPort]bool
+	previous map[netip.AddrPort]bool
+	stopped  bool
+	wake     chan struct{} // refresh
+	quit     chan struct{}
+	loopDone chan struct{}
+}
+
+func newAnnouncer(n *Node, kp KeyPair, target [32]byte) *announcer {
+	return &announcer{
+		n: n, kp: kp, target: target,
+		current: map[netip.AddrPort]bool{}, previous: map[netip.AddrPort]bool{},
+		wake: make(chan struct{}, 1), quit: make(chan struct{}), loopDone: make(chan struct{}),
+	}
+}
+
+// start runs the first announcement, then the background loop.
+func (a *announcer) start(ctx context.Context) error {
+	err := a.update(ctx)
+	go a.loop()
+	return err
+}
+
+// relayAddrs returns the addresses a server shares in handshake answers.
+func (a *announcer) relayAddrs() []netip.AddrPort {
+	if a == nil {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]netip.AddrPort(nil), a.addrs...)
+}
+
+func (a *announcer) refresh() {
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+// update finds the nodes closest to the target and announces to the first three.
+func (a *announcer) update(ctx context.Context) error {
+	a.mu.Lock()
+	seeds := a.closest
+	a.mu.Unlock()
+	res, err := a.n.rpc.Query(ctx, ktable.ID(a.target), records.CmdFindPeer, nil, &rpc.QueryOptions{Nodes: seeds})
+	if err != nil {
+		return err
+	}
+	picked := res.Closest
+	if len(picked) > announceRelays {
+		picked = picked[:announceRelays]
+	}
+	var addrs []netip.AddrPort
+	if public, ok := a.n.rpc.RemoteAddr(); ok {
+		addrs = append(addrs, public)
+	}
+	var relays []records.RelayInfo
+	current := map[netip.AddrPort]bool{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	peer := records.Peer{PublicKey: a.kp.PublicKey}
+	for _, r := range picked {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if a.n.requestAnnounce(ctx, records.CmdAnnounce, a.target, a.kp, peer, 0, r) != nil {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(addrs) < announceRelays {
+				addrs = append(addrs, r.From)
+			}
+			if r.To.Addr().Unmap().Is4() {
+				relays = append(relays, records.RelayInfo{RelayAddress: r.From, PeerAddress: r.To})
+			}
+			current[r.From] = true
+		}()
+	}
+	wg.Wait()
+
+	a.mu.Lock()
+	gone := a.current
+	for addr := range current {
+		delete(gone, addr)
+	}
+	a.previous, a.current = a.current, current
+	a.relays, a.addrs, a.closest = relays, addrs, res.ClosestNodes()
+	a.mu.Unlock()
+	a.unannounceAt(ctx, gone)
+	return nil
+}
+
+// unannounceAt removes the announcement from the given nodes: each is asked for a fresh
+// token with FIND_PEER, then sent a signed UNANNOUNCE.
+func (a *announcer) unannounceAt(ctx context.Context, nodes map[netip.AddrPort]bool) {
+	var wg sync.WaitGroup
+	target := ktable.ID(a.target)
+	peer := records.Peer{PublicKey: a.kp.PublicKey}
+	for addr := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := a.n.rpc.Request(ctx, addr, rpc.Outgoing{Command: records.CmdFindPeer, Target: &target}, nil)
+			if err != nil || r.Value == nil || !r.HasToken || !r.HasID {
+				return
+			}
+			a.n.requestAnnounce(ctx, records.CmdUnannounce, a.target, a.kp, peer, 0, r)
+		}()
+	}
+	wg.Wait()
+}
+
+// loop pings the relays and re-announces on schedule until stop.
+func (a *announcer) loop() {
+	defer close(a.loopDone)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-a.quit
+		cancel()
+	}()
+	for {
+		for i := 0; i < relayPingRounds; i++ {
+			select {
+			case <-a.quit:
+				return
+			case <-a.wake:
+				i = relayPingRounds
+				continue
+			case <-time.After(relayPingInterval):
+			}
+			if !a.relaysAlive(ctx) {
+				break
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		uctx, ucancel := context.WithTimeout(ctx, time.Minute)
+		a.update(uctx)
+		ucancel()
+	}
+}
+
+// relaysAlive pings the current relays; it reports false when fewer than
+// min(relays, minActiveRelays) answer.
+func (a *announcer) relaysAlive(ctx context.Context) bool {
+	a.mu.Lock()
+	var nodes []netip.AddrPort
+	for addr := range a.current {
+		nodes = append(nodes, addr)
+	}
+	a.mu.Unlock()
+	var alive int
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, addr := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := a.n.rpc.Ping(ctx, addr); err == nil {
+				mu.Lock()
+				alive++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return alive >= min(len(nodes), minActiveRelays)
+}
+
+// stop ends the loop and, when unannounce is set, removes the announcement from the current
+// relays, bounded by ctx.
+func (a *announcer) stop(ctx context.Context, unannounce bool) {
+	a.mu.Lock()
+	if a.stopped {
+		a.mu.Unlock()
+		return
+	}
+	a.stopped = true
+	close(a.quit)
+	nodes := a.current
+	a.current = map[netip.AddrPort]bool{}
+	a.mu.Unlock()
+	<-a.loopDone
+	if unannounce {
+		a.unannounceAt(ctx, nodes)
+	}
+}

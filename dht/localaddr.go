@@ -1,0 +1,158 @@
+package dht
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Addresses a peer shares in its noise payload for same-host and same-LAN connections, and
+// the address classes (npm bogon) that decide which of a peer's addresses are worth dialling.
+
+// localAddresses lists this host's addresses with the port of the socket bound at bound: only
+// 127.0.0.1 when bound to it, else every non-loopback IPv4 interface address, else 127.0.0.1
+// (hyperdht's Holepuncher.localAddresses).
+func localAddresses(bound netip.AddrPort) []netip.AddrPort {
+	port := bound.Port()
+	loop := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), port)
+	if bound.Addr().Unmap() == loop.Addr() {
+		return []netip.AddrPort{loop}
+	}
+	var out []netip.AddrPort
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			p, ok := a.(*net.IPNet)
+			if !ok {
+				continue
+			}
+			ip, ok := netip.AddrFromSlice(p.IP)
+			if !ok {
+				continue
+			}
+			ip = ip.Unmap()
+			if !ip.Is4() || ip.IsLoopback() {
+				continue
+			}
+			out = append(out, netip.AddrPortFrom(ip, port))
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, loop)
+	}
+	return out
+}
+
+// addrValidator remembers which local hosts can reach themselves over UDP (hyperdht's
+// validateLocalAddresses: a host that cannot, such as an address of a down interface, is not
+// shared). Each host is probed once: a datagram from a socket bound to it, to itself, must
+// arrive within 500 ms.
+type addrValidator struct {
+	mu    sync.Mutex
+	hosts map[netip.Addr]*addrCheck
+}
+
+type addrCheck struct {
+	done chan struct{}
+	ok   bool
+}
+
+func (v *addrValidator) filter(ctx context.Context, addrs []netip.AddrPort) []netip.AddrPort {
+	checks := make([]*addrCheck, len(addrs))
+	v.mu.Lock()
+	if v.hosts == nil {
+		v.hosts = make(map[netip.Addr]*addrCheck)
+	}
+	for i, a := range addrs {
+		c := v.hosts[a.Addr()]
+		if c == nil {
+			c = &addrCheck{done: make(chan struct{})}
+			v.hosts[a.Addr()] = c
+			go c.run(a.Addr())
+		}
+		checks[i] = c
+	}
+	v.mu.Unlock()
+	var out []netip.AddrPort
+	for i, c := range checks {
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return out
+		}
+		if c.ok {
+			out = append(out, addrs[i])
+		}
+	}
+	return out
+}
+
+func (c *addrCheck) run(host netip.Addr) {
+	defer close(c.done)
+	pc, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(host, 0)))
+	if err != nil {
+		return
+	}
+	defer pc.Close()
+	self := pc.LocalAddr().(*net.UDPAddr).AddrPort()
+	if _, err := pc.WriteToUDPAddrPort([]byte{0}, self); err != nil {
+		return
+	}
+	pc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	var b [1]byte
+	_, _, err = pc.ReadFromUDPAddrPort(b[:])
+	c.ok = err == nil
+}
+
+// matchAddress picks the remote address sharing the longest prefix of octets (1 to 3) with one
+// of ours, preferring earlier entries on ties; nil without a common first octet.
+func matchAddress(ours, theirs []netip.AddrPort) (netip.AddrPort, bool) {
+	best, bestLen := netip.AddrPort{}, 0
+	for _, l := range ours {
+		a := l.Addr().Unmap().As16()
+		for _, r := range theirs {
+			b := r.Addr().Unmap().As16()
+			n := 0
+			for n < 3 && a[12+n] == b[12+n] {
+				n++
+			}
+			if n == 3 {
+				return r, true
+			}
+			if n > bestLen {
+				best, bestLen = r, n
+			}
+		}
+	}
+	return best, bestLen > 0
+}
+
+// isPrivate reports the IPv4 private-use, CGNAT, loopback and link-local ranges (bogon's
+// isPrivate; IPv6 has none).
+func isPrivate(a netip.Addr) bool {
+	a = a.Unmap()
+	if !a.Is4() {
+		return false
+	}
+	b := a.As4()
+	return b[0] == 10 || (b[0] == 100 && b[1] >= 64 && b[1] <= 127) || b[0] == 127 ||
+		(b[0] == 169 && b[1] == 254) || (b[0] == 172 && b[1] >= 16 && b[1] <= 31) || (b[0] == 192 && b[1] == 168)
+}
+
+// isReserved reports the IPv4 ranges no peer is reachable at (this network, documentation,
+// benchmarking, multicast, future use) and the IPv6 unspecified and loopback addresses
+// (bogon's isReserved, for the cases a payload can carry).
+func isReserved(a netip.Addr) bool {
+	a = a.Unmap()
+	if !a.Is4() {
+		return a.IsUnspecified() || a.IsLoopback()
+	}
+	b := a.As4()
+	return b[0] == 0 || (b[0] == 192 && b[1] == 0 && (b[2] == 0 || b[2] == 2)) ||
+		(b[0] == 198 && (b[1] == 18 || b[1] == 19)) || (b[0] == 198 && b[1] == 51 && b[2] == 100) ||
+		(b[0] == 203 && b[1] == 0 && b[2] == 113) || b[0] >= 224
+}
+
+// isBogon is isPrivate or isReserved: an address not routable on the internet.
+func isBogon(a netip.Addr) bool { return isPrivate(a) || isReserved(a) }
