@@ -410,7 +410,7 @@ func (c *connector) waitPassive(ctx context.Context) (socketChoice, error) {
 }
 
 // newRawStream creates a UDX stream with a random free id whose first packet from anyone is
-// passed to onFirst, which may connect it.
+// passed to onFirst, which may connect it. The node destroys it when it is destroyed.
 func (n *Node) newRawStream(hook *secretstream.MessageHook, onFirst func(*udx.Socket, netip.AddrPort) bool) (*udx.Stream, error) {
 	opts := udx.StreamOptions{
 		OnMessage: hook.Deliver,
@@ -429,7 +429,24 @@ func (n *Node) newRawStream(hook *secretstream.MessageHook, onFirst func(*udx.So
 		if errors.Is(err, udx.ErrStreamIDTaken) {
 			continue
 		}
-		return s, err
+		if err != nil {
+			return nil, err
+		}
+		n.mu.Lock()
+		if n.destroyed {
+			n.mu.Unlock()
+			s.Destroy()
+			return nil, ErrNodeDestroyed
+		}
+		n.streams[s] = struct{}{}
+		n.mu.Unlock()
+		go func() {
+			<-s.Done()
+			n.mu.Lock()
+			delete(n.streams, s)
+			n.mu.Unlock()
+		}()
+		return s, nil
 	}
 }
 

@@ -71,6 +71,7 @@ type Node struct {
 	servers    map[[32]byte]*Server          // guarded by mu; listening servers by target
 	allServers map[*Server]struct{}          // guarded by mu; servers created and not closed
 	relayCache map[[32]byte][]netip.AddrPort // guarded by mu; where a server's handshakes last got through
+	streams    map[*udx.Stream]struct{}      // guarded by mu; raw streams of connections, until done
 	destroyed  bool                          // guarded by mu
 	addrs      addrValidator
 }
@@ -97,7 +98,7 @@ func newNode(opts Options, start func(rpc.Options) (*rpc.Node, error)) (*Node, e
 	n := &Node{
 		opts: opts, defaultKeyPair: opts.KeyPair, udx: udx.NewInstance(),
 		servers: make(map[[32]byte]*Server), allServers: make(map[*Server]struct{}),
-		relayCache: make(map[[32]byte][]netip.AddrPort),
+		relayCache: make(map[[32]byte][]netip.AddrPort), streams: make(map[*udx.Stream]struct{}),
 	}
 	if n.defaultKeyPair.SecretKey == nil {
 		kp, err := NewKeyPair(nil)
@@ -214,6 +215,15 @@ func (n *Node) Destroy(ctx context.Context, opts DestroyOptions) error {
 		} else {
 			s.Close(ctx)
 		}
+	}
+	n.mu.Lock()
+	var streams []*udx.Stream
+	for s := range n.streams {
+		streams = append(streams, s)
+	}
+	n.mu.Unlock()
+	for _, s := range streams {
+		s.Destroy()
 	}
 	return n.rpc.Destroy()
 }
