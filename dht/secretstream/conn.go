@@ -2,6 +2,7 @@ package secretstream
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
@@ -200,7 +201,7 @@ func (c *Conn) start(hs *noise.Result) error {
 	}
 	header := [HeaderSize]byte(random[:HeaderSize])
 	c.push.Init(&hs.Tx, &header)
-	c.seed = leUint64(random[HeaderSize:])
+	c.seed = binary.LittleEndian.Uint64(random[HeaderSize:])
 	c.counter = c.seed
 
 	c.fr.onData = func() { c.lastRead.Store(c.now()) }
@@ -226,14 +227,6 @@ func (c *Conn) start(hs *noise.Result) error {
 		return fmt.Errorf("secretstream: writing the header: %w", err)
 	}
 	return nil
-}
-
-func leUint64(b []byte) uint64 {
-	var v uint64
-	for i := 7; i >= 0; i-- {
-		v = v<<8 | uint64(b[i])
-	}
-	return v
 }
 
 // now is the time since c.epoch, for lastRead and lastWrite.
