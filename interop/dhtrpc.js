@@ -2,13 +2,13 @@
 'use strict'
 
 // dhtrpc.js runs ONE dht-rpc node (the pinned reference in ./node_modules) on
-// 127.0.0.1 and lets a Go test drive it over JSON lines. It is started by the
+// 127.0.0.1 (or --host) and lets a Go test drive it over JSON lines. It is started by the
 // Go package in this directory (interop.StartBootstrapper, interop.StartNode).
 //
 // Usage:
-//   node dhtrpc.js bootstrapper PORT [--log-requests]
+//   node dhtrpc.js bootstrapper PORT [--host H] [--log-requests]
 //   node dhtrpc.js node [--bootstrap H:P[,H:P...]] [--adaptive | --ephemeral]
-//                       [--port N] [--log-requests]
+//                       [--port N] [--host H] [--log-requests]
 //
 // A `node` is persistent-capable (ephemeral:false) unless --adaptive (the
 // reference picks by itself) or --ephemeral (always ephemeral) is given.
@@ -42,8 +42,8 @@ const STOP_GRACE_MS = 5000
 
 const config = parseNodeArgs(process.argv.slice(2), {
   script: 'dhtrpc.js',
-  usageText: 'usage: dhtrpc.js bootstrapper PORT [--log-requests]\n' +
-    '       dhtrpc.js node [--bootstrap H:P[,H:P]] [--adaptive | --ephemeral] [--port N] [--log-requests]\n',
+  usageText: 'usage: dhtrpc.js bootstrapper PORT [--host H] [--log-requests]\n' +
+    '       dhtrpc.js node [--bootstrap H:P[,H:P]] [--adaptive | --ephemeral] [--port N] [--host H] [--log-requests]\n',
   portRequired: false
 })
 const dht = createNode(DHT, config)

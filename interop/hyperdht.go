@@ -11,10 +11,10 @@ import (
 )
 
 // HyperNode is one running hyperdht.js process, that is one JS hyperdht node
-// on 127.0.0.1. It embeds the [Node] that runs it: the dht-rpc methods (Info,
-// Table, Ping, FindNode, Query, Request, AddNode), [Node.Call],
-// [Node.WaitEvent] and [Node.Stop] work as they do for dhtrpc.js, and the
-// methods below add hyperdht's record operations. Key pairs are named by their
+// on 127.0.0.1 (or [NodeOptions.Host]). It embeds the [Node] that runs it:
+// the dht-rpc methods (Info, Table, Ping, FindNode, Query, Request, AddNode),
+// [Node.Call], [Node.WaitEvent] and [Node.Stop] work as they do for
+// dhtrpc.js, and the methods below add hyperdht's record operations. Key pairs are named by their
 // 32-byte ed25519 seed, so a Go test derives the same pair with
 // ed25519.NewKeyFromSeed. Like [Node], it is safe for concurrent use and is
 // stopped in t.Cleanup.
@@ -81,22 +81,41 @@ func StartHyperDHTBootstrapper(t testing.TB, port int) *HyperNode {
 	return &HyperNode{startScript(t, "hyperdht.js", name, "bootstrapper", strconv.Itoa(port))}
 }
 
+// StartHyperDHTBootstrapperAt is [StartHyperDHTBootstrapper] on addr (IPv4;
+// HyperDHT.bootstrapper(port, host, {host})) inside network namespace netns,
+// which must have the address ("" means the test's own namespace).
+func StartHyperDHTBootstrapperAt(t testing.TB, addr netip.AddrPort, netns string) *HyperNode {
+	t.Helper()
+	requireHyperDHT(t)
+	if !addr.Addr().Is4() || addr.Port() == 0 {
+		t.Fatalf("interop: bootstrapper address %v: want IPv4 and a port", addr)
+	}
+	p := placement{netns: netns, host: addr.Addr()}
+	args := []string{"bootstrapper", strconv.Itoa(int(addr.Port())), "--host", addr.Addr().String()}
+	return &HyperNode{startPlaced(t, p, "hyperdht.js", "js hyperdht bootstrapper "+addr.String(), args...)}
+}
+
 // StartHyperDHTNode starts a JS hyperdht node that bootstraps from the given
 // IPv4 addresses (none is allowed) and returns once its sockets are bound; wait
 // for the "bootstrapped" or "persistent" event to know it has joined. The node
-// always gets an explicit port: opts.Port, or else one from [FreeUDPPort],
-// because hyperdht turns port 0 into 49737. It must be called from the test
-// goroutine.
+// always gets an explicit port: opts.Port, or else one from [FreeUDPPort]
+// (from [FreeUDPPortIn] with opts.Netns), because hyperdht turns port 0 into
+// 49737. It must be called from the test goroutine.
 func StartHyperDHTNode(t testing.TB, bootstrap []netip.AddrPort, opts NodeOptions) *HyperNode {
 	t.Helper()
 	requireHyperDHT(t)
 	flags := nodeFlags(t, bootstrap, opts)
+	p := placeOf(opts)
 	port := opts.Port
-	if port == 0 {
+	switch {
+	case port != 0:
+	case p.netns != "":
+		port = FreeUDPPortIn(t, p.netns, p.addr())
+	default:
 		port = FreeUDPPort(t)
 	}
 	args := append([]string{"node", "--port", strconv.Itoa(port)}, flags...)
-	return &HyperNode{startScript(t, "hyperdht.js", "js hyperdht node", args...)}
+	return &HyperNode{startPlaced(t, p, "hyperdht.js", "js hyperdht node", args...)}
 }
 
 // requireHyperDHT is [Require] plus a check that the installed hyperdht is the

@@ -2,15 +2,15 @@
 'use strict'
 
 // hyperdht.js runs ONE hyperdht node (the pinned reference in ./node_modules)
-// on 127.0.0.1 and lets a Go test drive it over JSON lines. It is started by
+// on 127.0.0.1 (or --host) and lets a Go test drive it over JSON lines. It is started by
 // the Go package in this directory (interop.StartHyperDHTBootstrapper,
 // interop.StartHyperDHTNode). It speaks the same protocol as dhtrpc.js and
 // answers the same dht-rpc ops (info, table, ping, findNode, query, request,
 // addNode), plus the hyperdht record ops listed in `ops` below.
 //
 // Usage:
-//   node hyperdht.js bootstrapper PORT [--log-requests]
-//   node hyperdht.js node --port N [--bootstrap H:P[,H:P...]]
+//   node hyperdht.js bootstrapper PORT [--host H] [--log-requests]
+//   node hyperdht.js node --port N [--bootstrap H:P[,H:P...]] [--host H]
 //                         [--adaptive | --ephemeral] [--log-requests]
 //
 // A `node` is persistent-capable (ephemeral:false) unless --adaptive (the
@@ -55,8 +55,8 @@ const SERVER_CLOSE_MS = 1000
 
 const config = parseNodeArgs(process.argv.slice(2), {
   script: 'hyperdht.js',
-  usageText: 'usage: hyperdht.js bootstrapper PORT [--log-requests]\n' +
-    '       hyperdht.js node --port N [--bootstrap H:P[,H:P]] [--adaptive | --ephemeral] [--log-requests]\n',
+  usageText: 'usage: hyperdht.js bootstrapper PORT [--host H] [--log-requests]\n' +
+    '       hyperdht.js node --port N [--bootstrap H:P[,H:P]] [--host H] [--adaptive | --ephemeral] [--log-requests]\n',
   portRequired: true
 })
 const dht = createNode(HyperDHT, config)

@@ -36,17 +36,25 @@ type NodeOptions struct {
 	Ephemeral   bool // ephemeral: true; never persistent
 	Port        int  // preferred server port; 0 means any
 	LogRequests bool // write a "request" event for each incoming user request
+
+	// Host is the IPv4 address the node binds and announces; the zero value
+	// means 127.0.0.1. Another address needs a namespace that has it (Netns).
+	Host netip.Addr
+	// Netns is the network namespace the driver runs in (`ip netns exec`, so
+	// root; see [Lab]); "" means the test's own.
+	Netns string
 }
 
 // Node is one running dhtrpc.js process, that is one JS dht-rpc node on
-// 127.0.0.1. Its methods are safe for concurrent use; commands run
-// concurrently in the driver. It is stopped and reaped in t.Cleanup, or
-// earlier by [Node.Stop].
+// 127.0.0.1 (or [NodeOptions.Host]). Its methods are safe for concurrent use;
+// commands run concurrently in the driver. It is stopped and reaped in
+// t.Cleanup, or earlier by [Node.Stop].
 type Node struct {
 	name      string       // for messages, e.g. "js node (pid 123)"
 	cmd       *exec.Cmd    // Wait is called only by readLoop
 	stderr    *tailBuffer  // stderr tail, plus any stdout line that was not JSON
 	listening Info         // from the "listening" event; set before Start* returns
+	host      netip.Addr   // the address it binds; set before Start* returns
 	nextID    atomic.Int64 // command ids
 
 	writeMu sync.Mutex // serializes command lines
@@ -99,12 +107,12 @@ func StartNode(t testing.TB, bootstrap []netip.AddrPort, opts NodeOptions) *Node
 	if opts.Port != 0 {
 		args = append(args, "--port", strconv.Itoa(opts.Port))
 	}
-	return start(t, "js node", args...)
+	return startPlaced(t, placeOf(opts), "dhtrpc.js", "js node", args...)
 }
 
 // nodeFlags checks opts and returns the flags dhtrpc.js and hyperdht.js take
-// alike for a node: --bootstrap, --adaptive or --ephemeral, --log-requests.
-// The caller adds --port.
+// alike for a node: --bootstrap, --adaptive or --ephemeral, --log-requests,
+// --host. The caller adds --port.
 func nodeFlags(t testing.TB, bootstrap []netip.AddrPort, opts NodeOptions) []string {
 	t.Helper()
 	if opts.Port < 0 || opts.Port > 65535 {
@@ -129,7 +137,38 @@ func nodeFlags(t testing.TB, bootstrap []netip.AddrPort, opts NodeOptions) []str
 	if opts.LogRequests {
 		flags = append(flags, "--log-requests")
 	}
+	if opts.Host.IsValid() {
+		if !opts.Host.Is4() {
+			t.Fatalf("interop: NodeOptions: host %v is not IPv4", opts.Host)
+		}
+		flags = append(flags, "--host", opts.Host.String())
+	}
 	return flags
+}
+
+// placement is where a driver runs: its network namespace ("" for the
+// test's own) and the address it binds (the zero value for 127.0.0.1).
+type placement struct {
+	netns string
+	host  netip.Addr
+}
+
+func placeOf(opts NodeOptions) placement { return placement{opts.Netns, opts.Host} }
+
+// addr returns the bound address.
+func (p placement) addr() netip.Addr {
+	if p.host.IsValid() {
+		return p.host
+	}
+	return netip.AddrFrom4([4]byte{127, 0, 0, 1})
+}
+
+// suffix is what a driver's name says about its placement.
+func (p placement) suffix() string {
+	if p.netns == "" {
+		return ""
+	}
+	return " in " + p.netns
 }
 
 func start(t testing.TB, name string, args ...string) *Node {
@@ -141,9 +180,23 @@ func start(t testing.TB, name string, args ...string) *Node {
 // such as dhtrpc.js or hyperdht.js) and returns once it reported "listening".
 func startScript(t testing.TB, script, name string, args ...string) *Node {
 	t.Helper()
+	return startPlaced(t, placement{}, script, name, args...)
+}
+
+// startPlaced is startScript for a driver placed by p: under `ip netns exec`
+// if p names a namespace (ip execs node, so the pid is node's), and with the
+// address it binds (the caller passes --host) recorded for [Node.Addr].
+func startPlaced(t testing.TB, p placement, script, name string, args ...string) *Node {
+	t.Helper()
 	nodeBin := Require(t)
 
-	cmd := exec.Command(nodeBin, append([]string{filepath.Join(Dir(), script)}, args...)...)
+	argv := append([]string{nodeBin, filepath.Join(Dir(), script)}, args...)
+	if p.netns != "" {
+		RequireNetns(t)
+		argv = append([]string{ipPath(), "netns", "exec", p.netns}, argv...)
+	}
+	name += p.suffix()
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = Dir()
 	stderr := &tailBuffer{max: stderrKeep}
 	cmd.Stderr = stderr
@@ -167,6 +220,7 @@ func startScript(t testing.TB, script, name string, args ...string) *Node {
 
 	n := &Node{
 		name:    fmt.Sprintf("%s (pid %d)", name, cmd.Process.Pid),
+		host:    p.addr(),
 		cmd:     cmd,
 		stderr:  stderr,
 		stdin:   stdinW,
@@ -211,13 +265,13 @@ func (n *Node) String() string { return n.name }
 // Addr returns the address of the node's server socket, which other nodes use
 // to reach it.
 func (n *Node) Addr() netip.AddrPort {
-	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(n.listening.ServerPort))
+	return netip.AddrPortFrom(n.host, uint16(n.listening.ServerPort))
 }
 
 // ClientAddr returns the address of the node's client socket, from which it
 // sends requests while it is firewalled (ephemeral nodes, at first).
 func (n *Node) ClientAddr() netip.AddrPort {
-	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(n.listening.ClientPort))
+	return netip.AddrPortFrom(n.host, uint16(n.listening.ClientPort))
 }
 
 // Events returns a copy of every event received so far, oldest first.

@@ -7,9 +7,11 @@
 
 const { event, finish, errorText, hex, bytesArg } = require('./jsonlines')
 
-// parseNodeArgs reads `bootstrapper PORT [--log-requests]` or `node [--bootstrap
-// H:P[,H:P...]] [--adaptive | --ephemeral] [--port N] [--log-requests]`. On a
-// bad argument it writes "SCRIPT: problem" and usageText to stderr and exits 2.
+// parseNodeArgs reads `bootstrapper PORT [--host H] [--log-requests]` or `node
+// [--bootstrap H:P[,H:P...]] [--adaptive | --ephemeral] [--port N] [--host H]
+// [--log-requests]`. --host is the IPv4 address to bind and announce (default
+// 127.0.0.1; another one for a driver inside a network namespace). On a bad
+// argument it writes "SCRIPT: problem" and usageText to stderr and exits 2.
 // With portRequired a node needs a --port other than 0.
 function parseNodeArgs (argv, { script, usageText, portRequired }) {
   function usage (problem) {
@@ -25,6 +27,7 @@ function parseNodeArgs (argv, { script, usageText, portRequired }) {
 
   const cfg = {
     mode: argv[0],
+    host: '127.0.0.1',
     port: 0,
     bootstrap: [],
     adaptive: false,
@@ -44,6 +47,9 @@ function parseNodeArgs (argv, { script, usageText, portRequired }) {
     const flag = argv[i]
     if (flag === '--log-requests') {
       cfg.logRequests = true
+    } else if (flag === '--host' && i + 1 < argv.length) {
+      cfg.host = argv[++i]
+      if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(cfg.host)) usage(`bad IPv4 host ${JSON.stringify(cfg.host)}`)
     } else if (isNode && flag === '--adaptive') {
       cfg.adaptive = true
     } else if (isNode && flag === '--ephemeral') {
@@ -62,14 +68,15 @@ function parseNodeArgs (argv, { script, usageText, portRequired }) {
 }
 
 // createNode builds the node cfg describes with DHT (dht-rpc's DHT or HyperDHT),
-// on 127.0.0.1 only.
+// on cfg.host only (127.0.0.1 unless --host).
 function createNode (DHT, cfg) {
   if (cfg.mode === 'bootstrapper') {
-    return DHT.bootstrapper(cfg.port, '127.0.0.1', { host: '127.0.0.1' })
+    return DHT.bootstrapper(cfg.port, cfg.host, { host: cfg.host })
   }
   // bootstrap is always an array, possibly empty: hyperdht replaces a missing
-  // one with the public bootstrap nodes, and tests stay on loopback.
-  const opts = { bootstrap: cfg.bootstrap, host: '127.0.0.1' }
+  // one with the public bootstrap nodes, and tests stay on loopback or in
+  // their own namespaces.
+  const opts = { bootstrap: cfg.bootstrap, host: cfg.host }
   if (cfg.port !== 0) opts.port = cfg.port
   if (cfg.ephemeral) opts.ephemeral = true
   else if (!cfg.adaptive) opts.ephemeral = false
