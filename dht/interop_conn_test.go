@@ -57,15 +57,47 @@ func TestInteropConnectJSClientGoServer(t *testing.T) {
 	cn := newConnNet(t, ctx)
 	srvNode := startGo(t, ctx, rpc.ModePersistent, cn.boot)
 	kp, _ := keyPair(t, 0x51)
-	conns := make(chan *dht.Conn, 4)
-	srv := srvNode.CreateServer(dht.ServerOptions{OnConnection: func(c *dht.Conn) {
-		conns <- c
-		echo(c)
-	}})
-	if err := srv.Listen(ctx, kp); err != nil {
+	conns := goEchoServer(t, ctx, srvNode, kp, dht.ServerOptions{})
+	jsToGoEcho(t, ctx, startJS(t, ctx, true, cn.boot), kp, conns, 1<<20, 7, nil)
+}
+
+func TestInteropConnectGoClientJSServer(t *testing.T) {
+	ctx := interopCtx(t, 90*time.Second)
+	cn := newConnNet(t, ctx)
+	srvNode := startJS(t, ctx, false, cn.boot)
+	_, seed := keyPair(t, 0x52)
+	js, err := srvNode.CreateServer(ctx, interop.ServerOptions{Seed: seed, Echo: true})
+	if err != nil {
 		t.Fatal(err)
 	}
-	client := startJS(t, ctx, true, cn.boot)
+	if _, err := js.Listen(ctx); err != nil {
+		t.Fatal(err)
+	}
+	goToJSEcho(t, ctx, startGo(t, ctx, rpc.ModeEphemeral, cn.boot), js, nil, 1<<20, 9, nil)
+}
+
+// goEchoServer listens with kp on node with a server that runs echo on every connection, after
+// handing it to the returned channel. opts may set anything but OnConnection.
+func goEchoServer(t *testing.T, ctx context.Context, node *dht.Node, kp dht.KeyPair, opts dht.ServerOptions) <-chan *dht.Conn {
+	t.Helper()
+	conns := make(chan *dht.Conn, 4)
+	opts.OnConnection = func(c *dht.Conn) {
+		conns <- c
+		echo(c)
+	}
+	if err := node.CreateServer(opts).Listen(ctx, kp); err != nil {
+		t.Fatal(err)
+	}
+	return conns
+}
+
+// jsToGoEcho connects a JS client on client to the Go echo server listening with kp (see
+// goEchoServer), checks that both sides agree on the keys and the handshake hash, runs during on
+// the pair unless it is nil, then has JS send n bytes of PseudoRandom(seed) and end, and checks
+// the echo by hash.
+func jsToGoEcho(t *testing.T, ctx context.Context, client *interop.HyperNode, kp dht.KeyPair, conns <-chan *dht.Conn,
+	n int64, seed uint32, during func(gc *dht.Conn, jc *interop.JSConn)) {
+	t.Helper()
 	jc, err := client.Connect(ctx, kp.PublicKey, interop.ConnectOptions{})
 	if err != nil {
 		t.Fatalf("JS connect to Go server: %v", err)
@@ -87,8 +119,10 @@ func TestInteropConnectJSClientGoServer(t *testing.T) {
 	if h := gc.HandshakeHash(); !bytes.Equal(h[:], info.HandshakeHash) {
 		t.Errorf("handshake hash differs: Go %x, JS %x", h, info.HandshakeHash)
 	}
-	const n = 1 << 20
-	res, err := jc.SendBulk(ctx, n, 7)
+	if during != nil {
+		during(gc, jc)
+	}
+	res, err := jc.SendBulk(ctx, n, seed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,20 +135,13 @@ func TestInteropConnectJSClientGoServer(t *testing.T) {
 	}
 }
 
-func TestInteropConnectGoClientJSServer(t *testing.T) {
-	ctx := interopCtx(t, 90*time.Second)
-	cn := newConnNet(t, ctx)
-	srvNode := startJS(t, ctx, false, cn.boot)
-	_, seed := keyPair(t, 0x52)
-	js, err := srvNode.CreateServer(ctx, interop.ServerOptions{Seed: seed, Echo: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := js.Listen(ctx); err != nil {
-		t.Fatal(err)
-	}
-	client := startGo(t, ctx, rpc.ModeEphemeral, cn.boot)
-	c, err := client.Connect(ctx, js.PublicKey(), nil)
+// goToJSEcho connects node to the JS echo server js with opts, checks that both sides agree on
+// the keys and the handshake hash, runs during on the pair unless it is nil, then writes n bytes
+// of PseudoRandom(seed), half-closes, and checks the echo by hash.
+func goToJSEcho(t *testing.T, ctx context.Context, node *dht.Node, js *interop.JSServer, opts *dht.ConnectOptions,
+	n int64, seed uint32, during func(c *dht.Conn, jc *interop.JSConn)) {
+	t.Helper()
+	c, err := node.Connect(ctx, js.PublicKey(), opts)
 	if err != nil {
 		t.Fatalf("Go connect to JS server: %v", err)
 	}
@@ -130,7 +157,13 @@ func TestInteropConnectGoClientJSServer(t *testing.T) {
 	if rpk := c.RemotePublicKey(); rpk != js.PublicKey() {
 		t.Errorf("Go RemotePublicKey %x, want %x", rpk, js.PublicKey())
 	}
-	data, _ := io.ReadAll(interop.PseudoRandom(9, 1<<20))
+	if pk := c.PublicKey(); !bytes.Equal(info.RemotePublicKey, pk[:]) {
+		t.Errorf("JS remotePublicKey %x, Go PublicKey %x", info.RemotePublicKey, pk)
+	}
+	if during != nil {
+		during(c, jc)
+	}
+	data, _ := io.ReadAll(interop.PseudoRandom(seed, n))
 	go func() {
 		c.Write(data)
 		c.CloseWrite()
@@ -558,6 +591,64 @@ func TestInteropConnBulkMessagesEnd(t *testing.T) {
 			t.Logf("Go saw the JS destroy as: %v", r.err)
 		case <-time.After(10 * time.Second):
 			t.Fatal("Go never noticed the JS destroy")
+		}
+	})
+}
+
+// TestInteropEphemeralServers: servers on ephemeral (firewalled) nodes are reached on the same
+// host, the Go client through the reference's same-LAN shortcut (ping the server's local
+// address, then connect to it) and the JS client through the address the relay saw.
+func TestInteropEphemeralServers(t *testing.T) {
+	ctx := interopCtx(t, 2*time.Minute)
+	cn := newConnNet(t, ctx)
+
+	t.Run("Go client to JS server", func(t *testing.T) {
+		node := startJS(t, ctx, true, cn.boot)
+		_, seed := keyPair(t, 0xa1)
+		js, err := node.CreateServer(ctx, interop.ServerOptions{Seed: seed, Echo: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := js.Listen(ctx); err != nil {
+			t.Fatal(err)
+		}
+		client := startGo(t, ctx, rpc.ModeEphemeral, cn.boot)
+		c, err := client.Connect(ctx, js.PublicKey(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Write([]byte("over the LAN shortcut"))
+		c.CloseWrite()
+		if b, err := io.ReadAll(c); err != nil || string(b) != "over the LAN shortcut" {
+			t.Fatalf("echo %q, %v", b, err)
+		}
+	})
+
+	t.Run("JS client to Go server", func(t *testing.T) {
+		node := startGo(t, ctx, rpc.ModeEphemeral, cn.boot)
+		kp, _ := keyPair(t, 0xa2)
+		conns := make(chan *dht.Conn, 1)
+		srv := node.CreateServer(dht.ServerOptions{OnConnection: func(c *dht.Conn) {
+			conns <- c
+			echo(c)
+		}})
+		if err := srv.Listen(ctx, kp); err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Close(context.Background())
+		jc, err := cn.js[0].Connect(ctx, kp.PublicKey, interop.ConnectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { (<-conns).Close() }()
+		res, err := jc.SendBulk(ctx, 1<<20, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		end, err := jc.WaitEnded(ctx)
+		if err != nil || end.SHA256 != res.SHA256 {
+			t.Fatalf("echo: %+v %v", end, err)
 		}
 	})
 }
