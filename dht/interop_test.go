@@ -56,6 +56,20 @@ func bootList(addrs ...netip.AddrPort) []rpc.BootstrapNode {
 func startGo(t *testing.T, ctx context.Context, mode rpc.Mode, boot ...netip.AddrPort) *dht.Node {
 	t.Helper()
 	n, err := dht.New(dht.Options{Host: "127.0.0.1", Port: interop.FreeUDPPort(t), Mode: mode, Bootstrap: bootList(boot...)})
+	return readyGo(t, ctx, mode, n, err)
+}
+
+func startGoBootstrapper(t *testing.T, ctx context.Context) *dht.Node {
+	t.Helper()
+	n, err := dht.Bootstrapper(0, "127.0.0.1", dht.Options{Host: "127.0.0.1", Bootstrap: []rpc.BootstrapNode{}})
+	return readyGo(t, ctx, rpc.ModeAdaptive, n, err)
+}
+
+// readyGo takes what dht.New or dht.Bootstrapper returned: it fails the test on an error, has
+// the node destroyed in t.Cleanup and waits until it is ready (and, with ModePersistent,
+// persistent).
+func readyGo(t *testing.T, ctx context.Context, mode rpc.Mode, n *dht.Node, err error) *dht.Node {
+	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,22 +85,15 @@ func startGo(t *testing.T, ctx context.Context, mode rpc.Mode, boot ...netip.Add
 	return n
 }
 
-func startGoBootstrapper(t *testing.T, ctx context.Context) *dht.Node {
-	t.Helper()
-	n, err := dht.Bootstrapper(0, "127.0.0.1", dht.Options{Host: "127.0.0.1", Bootstrap: []rpc.BootstrapNode{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Destroy(context.Background(), dht.DestroyOptions{Force: true}) })
-	if err := n.Ready(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 func startJS(t *testing.T, ctx context.Context, eph bool, boot ...netip.AddrPort) *interop.HyperNode {
 	t.Helper()
-	n := interop.StartHyperDHTNode(t, boot, interop.NodeOptions{Ephemeral: eph})
+	return startJSWith(t, ctx, interop.NodeOptions{Ephemeral: eph}, boot...)
+}
+
+// startJSWith starts a JS hyperdht node with opts and waits until it has bootstrapped.
+func startJSWith(t *testing.T, ctx context.Context, opts interop.NodeOptions, boot ...netip.AddrPort) *interop.HyperNode {
+	t.Helper()
+	n := interop.StartHyperDHTNode(t, boot, opts)
 	if _, err := n.WaitEvent(ctx, "bootstrapped", nil); err != nil {
 		t.Fatal(err)
 	}
