@@ -38,7 +38,8 @@ type ConnectOptions struct {
 // Connect opens an encrypted connection to the server listening on remotePublicKey
 // (hyperdht's connect): it finds the nodes the server announced to, sends a Noise IK handshake
 // through one of them, then connects a UDX stream straight to the server and starts a
-// secret-stream session on it. It returns once the session is set up, or fails with an error
+// secret-stream session on it. It returns once the session is open (the server's
+// secret-stream header arrived), or fails with an error
 // matching ErrPeerNotFound (nobody announced the key), ErrPeerConnectionFailed (no handshake
 // completed, which is also how a server's firewall refusal shows), ErrServerError,
 // ErrServerIncompatible, ErrCannotHolepunch or ErrHolepunchAborted (no direct path), or ctx's
@@ -126,7 +127,22 @@ func (c *connector) run(ctx context.Context) (*Conn, error) {
 		return nil, err
 	}
 	c.n.cacheRelays(c.remote, c.payload.RelayAddresses, c.tried)
-	return c.n.startSession(c.raw, &c.result, c.hook, c.opts.OnMessage)
+	conn, err := c.n.startSession(c.raw, &c.result, c.hook, c.opts.OnMessage)
+	if err != nil {
+		return nil, err
+	}
+	// Open: the server's header arrived over the path chosen. A server that answered the
+	// handshake but never connects its stream gives up after the same 10 s.
+	octx, cancel := context.WithTimeout(ctx, handshakeInitialTimeout)
+	defer cancel()
+	if err := conn.WaitOpen(octx); err != nil {
+		conn.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, ErrPeerConnectionFailed.with("the session did not open", err)
+	}
+	return conn, nil
 }
 
 // prepare builds Noise message 1, sent unchanged to every node tried.

@@ -1,6 +1,7 @@
 package secretstream
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
@@ -137,6 +138,7 @@ type Conn struct {
 	err    error         // guarded by mu; the failure, if any
 	closed bool          // guarded by mu; Close was called
 	dead   chan struct{} // closed on failure or Close
+	opened chan struct{} // closed when the peer's header has arrived
 
 	wg    sync.WaitGroup // readLoop and timerLoop
 	stats stats
@@ -176,6 +178,7 @@ func newConn(raw RawStream, opts Options, fr *frameReader) *Conn {
 		release: make(chan struct{}, 1),
 		readDL:  newDeadline(),
 		dead:    make(chan struct{}),
+		opened:  make(chan struct{}),
 		rbuf:    make([]byte, 0, msgBufSize),
 		epoch:   time.Now(),
 	}
@@ -264,6 +267,31 @@ func (c *Conn) RemoteAddr() net.Addr {
 // Done returns a channel that is closed when the Conn has failed or been
 // closed.
 func (c *Conn) Done() <-chan struct{} { return c.dead }
+
+// Opened is closed once the peer's header has arrived and checked out: the session is open
+// both ways (the reference's 'open').
+func (c *Conn) Opened() <-chan struct{} { return c.opened }
+
+// WaitOpen blocks until the session is open (nil), the Conn fails or is closed (its error,
+// or net.ErrClosed), or ctx ends (ctx's error).
+func (c *Conn) WaitOpen(ctx context.Context) error {
+	select {
+	case <-c.opened:
+		return nil
+	default:
+	}
+	select {
+	case <-c.opened:
+		return nil
+	case <-c.dead:
+		if err := c.Err(); err != nil {
+			return err
+		}
+		return net.ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 // Err returns why the Conn failed: a protocol error of this package or the
 // raw stream's error. It is nil while the Conn works and after Close.

@@ -110,6 +110,7 @@ func (c *Conn) readFrames() error {
 		return ErrStreamID
 	}
 	c.pull.Init(&c.hs.Rx, &header)
+	close(c.opened)
 	dropEmpty := c.opts.KeepAlive > 0 || c.opts.DropEmptyFrames
 
 	for {
