@@ -161,7 +161,7 @@ func (c *connector) prepare() error {
 		p.Addresses4 = append(p.Addresses4, public)
 	}
 	if !c.opts.NoLocalConnection {
-		p.Addresses4 = append(p.Addresses4, localAddresses(c.n.rpc.LocalAddr())...)
+		p.Addresses4 = append(p.Addresses4, c.n.localAddresses()...)
 	}
 	plain, err := records.AppendNoisePayload(nil, &p)
 	if err != nil {
@@ -398,7 +398,7 @@ func (c *connector) pickPath(ctx context.Context) (socketChoice, error) {
 			}
 		}
 		if len(theirs) > 0 {
-			addr, ok := matchAddress(localAddresses(c.n.rpc.LocalAddr()), theirs)
+			addr, ok := matchAddress(c.n.localAddresses(), theirs)
 			if !ok {
 				addr = theirs[0]
 			}

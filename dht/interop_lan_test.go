@@ -38,6 +38,8 @@ func goIn(ns *interop.Netns, host netip.Addr, port int, mode rpc.Mode, boot ...n
 	return dht.Options{
 		Host: host.String(), Port: port, FixedPort: true, Mode: mode,
 		Bootstrap: bootList(boot...), ListenPacket: ns.ListenPacket,
+		// The node's sockets are in ns: so are the addresses it shares for LAN connections.
+		InterfaceAddrs: func() []netip.Addr { return []netip.Addr{host} },
 	}
 }
 
@@ -70,9 +72,6 @@ func TestInteropConnectLAN(t *testing.T) {
 		msgs := make(chan []byte, 16)
 		conns := goEchoServer(t, ctx, goSrvNode, kp, dht.ServerOptions{
 			OnMessage: func(_ *dht.Conn, b []byte) { offer(msgs, b) },
-			// localAddresses (net.InterfaceAddrs) lists the test process's namespace, not a's:
-			// keep the host's addresses out of the handshake answer.
-			NoLocalAddresses: true,
 		})
 		client := startJSWith(t, ctx, interop.NodeOptions{Ephemeral: true, Host: lanB, Netns: b.Name()}, boot)
 		jsToGoEcho(t, ctx, client, kp, conns, lanBulk, 11, func(gc *dht.Conn, jc *interop.JSConn) {
@@ -95,8 +94,6 @@ func TestInteropConnectLAN(t *testing.T) {
 		msgs := make(chan []byte, 16)
 		opts := &dht.ConnectOptions{
 			OnMessage: func(_ *dht.Conn, b []byte) { offer(msgs, b) },
-			// As above: our interface addresses would be the test process's, not a's.
-			NoLocalConnection: true,
 		}
 		goToJSEcho(t, ctx, client, js, opts, lanBulk, 12, func(c *dht.Conn, jc *interop.JSConn) {
 			fw, err := js.WaitFirewall(ctx, nil)

@@ -11,35 +11,46 @@ import (
 // Addresses a peer shares in its noise payload for same-host and same-LAN connections, and
 // the address classes (npm bogon) that decide which of a peer's addresses are worth dialling.
 
-// localAddresses lists this host's addresses with the port of the socket bound at bound: only
+// localAddresses lists this host's addresses with the port of the node's server socket: only
 // 127.0.0.1 when bound to it, else every non-loopback IPv4 interface address, else 127.0.0.1
-// (hyperdht's Holepuncher.localAddresses).
-func localAddresses(bound netip.AddrPort) []netip.AddrPort {
+// (hyperdht's Holepuncher.localAddresses). Options.InterfaceAddrs replaces the interface list.
+func (n *Node) localAddresses() []netip.AddrPort {
+	bound := n.rpc.LocalAddr()
 	port := bound.Port()
 	loop := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), port)
 	if bound.Addr().Unmap() == loop.Addr() {
 		return []netip.AddrPort{loop}
 	}
+	list := n.opts.InterfaceAddrs
+	if list == nil {
+		list = interfaceAddrs
+	}
 	var out []netip.AddrPort
-	if addrs, err := net.InterfaceAddrs(); err == nil {
-		for _, a := range addrs {
-			p, ok := a.(*net.IPNet)
-			if !ok {
-				continue
-			}
-			ip, ok := netip.AddrFromSlice(p.IP)
-			if !ok {
-				continue
-			}
-			ip = ip.Unmap()
-			if !ip.Is4() || ip.IsLoopback() {
-				continue
-			}
+	for _, ip := range list() {
+		ip = ip.Unmap()
+		if ip.Is4() && !ip.IsLoopback() {
 			out = append(out, netip.AddrPortFrom(ip, port))
 		}
 	}
 	if len(out) == 0 {
 		out = append(out, loop)
+	}
+	return out
+}
+
+// interfaceAddrs returns the addresses of this host's interfaces.
+func interfaceAddrs() []netip.Addr {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var out []netip.Addr
+	for _, a := range addrs {
+		if p, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(p.IP); ok {
+				out = append(out, ip)
+			}
+		}
 	}
 	return out
 }

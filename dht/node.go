@@ -48,6 +48,10 @@ type Options struct {
 	MaxAge  time.Duration
 	// ListenPacket opens the UDP sockets; nil means net.ListenPacket.
 	ListenPacket func(network, address string) (net.PacketConn, error)
+	// InterfaceAddrs lists this host's addresses, shared in handshakes for same-LAN
+	// connections; nil means the interfaces of the process's network namespace (set it when
+	// ListenPacket opens sockets elsewhere, such as in another namespace).
+	InterfaceAddrs func() []netip.Addr
 	// ConnectionKeepAlive is how often an idle connection sends an encrypted keep-alive;
 	// 0 means 5 s (the reference's connectionKeepAlive), negative means never.
 	ConnectionKeepAlive time.Duration

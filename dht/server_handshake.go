@@ -114,7 +114,7 @@ func (h *serverHandshake) run(kp KeyPair, msg []byte, peer netip.AddrPort, req *
 	}
 	if !s.opts.NoLocalAddresses {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		addrs = append(addrs, n.addrs.filter(ctx, localAddresses(n.rpc.LocalAddr()))...)
+		addrs = append(addrs, n.addrs.filter(ctx, n.localAddresses())...)
 		cancel()
 	}
 
