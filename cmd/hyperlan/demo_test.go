@@ -11,7 +11,7 @@ import (
 func TestDemo(t *testing.T) {
 	checkNoLeaks(t)
 	var out, errs bytes.Buffer
-	if code := run(context.Background(), []string{"demo", "--nodes", "4"}, &out, &errs); code != exitOK {
+	if code := run(context.Background(), []string{"demo", "--nodes", "4"}, nil, &out, &errs); code != exitOK {
 		t.Fatalf("demo exit %d; stderr:\n%s\nstdout:\n%s", code, errs.String(), out.String())
 	}
 	if errs.Len() != 0 {

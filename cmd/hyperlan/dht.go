@@ -31,6 +31,8 @@ func dhtCommand() *command {
 			{name: "immutable-get", summary: "fetch a value by its hash", usage: dhtImmutableGetUsage, run: runDHTImmutableGet},
 			{name: "mutable-put", summary: "store a signed value under a public key", usage: dhtMutablePutUsage, run: runDHTMutablePut},
 			{name: "mutable-get", summary: "fetch the signed value of a public key", usage: dhtMutableGetUsage, run: runDHTMutableGet},
+			{name: "listen", summary: "accept encrypted connections to a key pair", usage: dhtListenUsage, run: runDHTListen},
+			{name: "connect", summary: "connect to a key pair and pipe stdin and stdout", usage: dhtConnectUsage, run: runDHTConnect},
 		},
 	}
 }
@@ -40,7 +42,9 @@ const dhtUsage = `Usage: hyperlan dht <command> [flags]
 Run and query HyperDHT nodes (IPv4 over UDP). A DHT is joined through one or more
 bootstrap nodes; each persistent node answers FIND_NODE queries for the nodes it knows
 closest (by XOR distance) to a 32-byte id, and keeps records for others: keys announced
-on topics, and values stored under their hash or signed under a public key.
+on topics, and values stored under their hash or signed under a public key. Key pairs
+also accept and open end-to-end encrypted connections (Noise IK, then secret-stream
+over UDX), found through the DHT by public key.
 
 Commands:
   bootstrap       run a bootstrap node at a public IPv4 address
@@ -54,15 +58,20 @@ Commands:
   immutable-get   fetch a value by its hash
   mutable-put     store a value signed by a key pair, with a sequence number
   mutable-get     fetch the signed value of a public key
+  listen          accept encrypted connections to a key pair (echo, or netcat style)
+  connect         connect to a key pair and pipe stdin and stdout, netcat style
 
-Every command prints JSON lines on stdout and takes --help. Keys, hashes and topics are
-written as 64 hex digits.
+Every command takes --help and prints JSON lines on stdout; where stdout carries a
+connection's bytes (connect, and listen without --echo) the JSON lines go to stderr.
+Keys, hashes and topics are written as 64 hex digits.
 
 Examples:
   hyperlan dht bootstrap --host 203.0.113.7
   hyperlan dht node --bootstrap 203.0.113.7:49737 --persistent
   hyperlan dht keygen --out me.key
   hyperlan dht mutable-put --bootstrap 203.0.113.7:49737 --key-file me.key --seq 1 hello
+  hyperlan dht listen --bootstrap 203.0.113.7:49737 --key-file me.key --echo
+  echo hi | hyperlan dht connect --bootstrap 203.0.113.7:49737 <public key of me.key>
 `
 
 // defaultTimeout bounds the wait for a node to finish bootstrapping.
@@ -100,6 +109,35 @@ func (f *joinFlags) bootstrapList() ([]rpc.BootstrapNode, error) {
 		return nil, usageErrorf("--bootstrap %q lists no node", f.bootstrap)
 	}
 	return list, nil
+}
+
+// serveFlags are the flags of the commands that run a node for as long as they serve (node,
+// listen): joinFlags and the local address.
+type serveFlags struct {
+	joinFlags
+	host string
+	port int
+}
+
+func (f *serveFlags) register(fs *flag.FlagSet) {
+	f.joinFlags.register(fs)
+	fs.StringVar(&f.host, "host", "0.0.0.0", "")
+	fs.IntVar(&f.port, "port", 0, "")
+}
+
+// check validates the flags and returns the bootstrap list.
+func (f *serveFlags) check() ([]rpc.BootstrapNode, error) {
+	boot, err := f.bootstrapList()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkBindHost("host", f.host); err != nil {
+		return nil, err
+	}
+	if err := checkPort("port", f.port, true); err != nil {
+		return nil, err
+	}
+	return boot, nil
 }
 
 // checkPort validates a port flag; zero is allowed when it means "pick a free port".

@@ -60,23 +60,15 @@ Examples:
 
 func runDHTNode(ctx context.Context, c *cli, args []string) error {
 	fs := newFlagSet("dht node")
-	var jf joinFlags
-	jf.register(fs)
-	host := fs.String("host", "0.0.0.0", "")
-	port := fs.Int("port", 0, "")
+	var sf serveFlags
+	sf.register(fs)
 	persistent := fs.Bool("persistent", false, "")
 	ephemeral := fs.Bool("ephemeral", false, "")
 	if err := parseFlagsNoArgs(fs, args); err != nil {
 		return err
 	}
-	boot, err := jf.bootstrapList()
+	boot, err := sf.check()
 	if err != nil {
-		return err
-	}
-	if err := checkBindHost("host", *host); err != nil {
-		return err
-	}
-	if err := checkPort("port", *port, true); err != nil {
 		return err
 	}
 	mode := rpc.ModeAdaptive
@@ -93,26 +85,26 @@ func runDHTNode(ctx context.Context, c *cli, args []string) error {
 	pump := newEventPump()
 	opts := dht.Options{
 		Bootstrap: boot,
-		Host:      *host,
-		Port:      *port,
+		Host:      sf.host,
+		Port:      sf.port,
 		Mode:      mode,
-		Logger:    newLogger(c.stderr, jf.verbose),
+		Logger:    newLogger(c.stderr, sf.verbose),
 		OnEvent:   pump.onEvent,
 	}
 	var probe *portProbe
-	if *port != 0 {
-		probe = &portProbe{want: net.JoinHostPort(*host, strconv.Itoa(*port))}
+	if sf.port != 0 {
+		probe = &portProbe{want: net.JoinHostPort(sf.host, strconv.Itoa(sf.port))}
 		opts.ListenPacket = probe.listen
 	}
 	node, err := dht.New(opts)
 	if err != nil {
 		pump.stop()
-		return listenError(err, *host, *port)
+		return listenError(err, sf.host, sf.port)
 	}
-	if probe != nil && int(node.LocalAddr().Port()) != *port {
+	if probe != nil && int(node.LocalAddr().Port()) != sf.port {
 		node.Destroy(context.Background(), dht.DestroyOptions{})
 		pump.stop()
-		return listenError(probe.failure(), *host, *port)
+		return listenError(probe.failure(), sf.host, sf.port)
 	}
 	pump.start(node.RPC(), c.out)
 	defer func() {
@@ -120,7 +112,7 @@ func runDHTNode(ctx context.Context, c *cli, args []string) error {
 		pump.stop()
 	}()
 
-	if err := join(ctx, node.RPC(), boot, jf.timeout); err != nil {
+	if err := join(ctx, node.RPC(), boot, sf.timeout); err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped while joining: a clean stop
 		}

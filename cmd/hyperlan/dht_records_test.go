@@ -39,7 +39,7 @@ func startTestnet(t *testing.T, n int) string {
 func runCmd(t *testing.T, args ...string) (int, []line, string) {
 	t.Helper()
 	var out, errs bytes.Buffer
-	code := run(context.Background(), args, &out, &errs)
+	code := run(context.Background(), args, nil, &out, &errs)
 	var lines []line
 	for s := range strings.Lines(out.String()) {
 		var l line
@@ -234,7 +234,7 @@ func TestRecordCommandsCancelWhileJoining(t *testing.T) {
 		t.Run(tt.args[0], func(t *testing.T) {
 			var out, errs bytes.Buffer
 			args := slices.Concat([]string{"dht", tt.args[0]}, net, tt.args[1:])
-			if code := run(ctx, args, &out, &errs); code != tt.code {
+			if code := run(ctx, args, nil, &out, &errs); code != tt.code {
 				t.Errorf("exit %d, want %d; stderr:\n%s", code, tt.code, errs.String())
 			}
 			if out.Len() != 0 || errs.String() != tt.wantErrs {
@@ -244,9 +244,9 @@ func TestRecordCommandsCancelWhileJoining(t *testing.T) {
 	}
 }
 
-// dht node --port promises that port or nothing, although the dht package falls back to
-// another one when it is taken.
-func TestNodePortTaken(t *testing.T) {
+// dht node --port and dht listen --port promise that port or nothing, although the dht
+// package falls back to another one when it is taken.
+func TestPortTaken(t *testing.T) {
 	checkNoLeaks(t)
 	pc, err := stdnet.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
@@ -254,9 +254,16 @@ func TestNodePortTaken(t *testing.T) {
 	}
 	defer pc.Close()
 	port := pc.LocalAddr().(*stdnet.UDPAddr).Port
-	code, lines, stderr := runCmd(t, "dht", "node", "--bootstrap", "127.0.0.1:1", "--host", "127.0.0.1", "--port", strconv.Itoa(port))
-	want := fmt.Sprintf("hyperlan: error: cannot listen on UDP 127.0.0.1:%d: address already in use\n", port)
-	if code != exitError || len(lines) != 0 || !strings.HasPrefix(stderr, want) {
-		t.Fatalf("exit %d, stdout %v, stderr:\n%s\nwant exit 1 and:\n%s", code, lines, stderr, want)
+	keyFile := filepath.Join(t.TempDir(), "me.key")
+	mustRun(t, "dht", "keygen", "--out", keyFile)
+	for _, cmd := range [][]string{{"node"}, {"listen", "--key-file", keyFile, "--echo"}} {
+		t.Run(cmd[0], func(t *testing.T) {
+			args := slices.Concat([]string{"dht"}, cmd, []string{"--bootstrap", "127.0.0.1:1", "--host", "127.0.0.1", "--port", strconv.Itoa(port)})
+			code, lines, stderr := runCmd(t, args...)
+			want := fmt.Sprintf("hyperlan: error: cannot listen on UDP 127.0.0.1:%d: address already in use\n", port)
+			if code != exitError || len(lines) != 0 || !strings.HasPrefix(stderr, want) {
+				t.Fatalf("exit %d, stdout %v, stderr:\n%s\nwant exit 1 and:\n%s", code, lines, stderr, want)
+			}
+		})
 	}
 }

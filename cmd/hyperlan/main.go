@@ -1,6 +1,7 @@
 // Command hyperlan is the hyperlan command-line tool: for now it runs HyperDHT bootstrap
 // nodes and nodes, looks nodes up, announces keys on topics and looks them up, stores and
-// fetches values, and runs an offline demo. Run "hyperlan help" for the list of commands.
+// fetches values, opens encrypted connections between key pairs, and runs an offline demo.
+// Run "hyperlan help" for the list of commands.
 package main
 
 import (
@@ -15,5 +16,5 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	context.AfterFunc(ctx, stop)
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }

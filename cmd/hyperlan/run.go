@@ -13,9 +13,10 @@ import (
 
 // Exit codes of the hyperlan command.
 const (
-	exitOK    = 0 // success, including a clean stop on SIGINT/SIGTERM and --help
-	exitError = 1 // a runtime failure: no bootstrap node answered, a port is taken, ...
-	exitUsage = 2 // bad flags or arguments; nothing was started
+	exitOK      = 0 // success, including a clean stop on SIGINT/SIGTERM and --help
+	exitError   = 1 // a runtime failure: no bootstrap node answered, a port is taken, ...
+	exitUsage   = 2 // bad flags or arguments; nothing was started
+	exitConnect = 3 // dht connect: no connection to the peer, with the reference's error code
 )
 
 // command is one node of the command tree: a group (hyperlan, dht) that dispatches to subs,
@@ -29,8 +30,10 @@ type command struct {
 }
 
 // cli carries the streams of one run. Machine output goes to out (JSON lines on stdout);
-// human errors and logs go to stderr.
+// human errors and logs go to stderr. Only the commands that pipe a connection (dht listen,
+// dht connect) read stdin, and write other bytes than JSON lines to stdout.
 type cli struct {
+	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
 	out    *jsonLines
@@ -68,6 +71,8 @@ Commands:
   dht immutable-get   fetch a value by its hash
   dht mutable-put     store a value signed by a key pair, with a sequence number
   dht mutable-get     fetch the signed value of a public key
+  dht listen          accept encrypted connections to a key pair (echo, or netcat style)
+  dht connect         connect to a key pair and pipe stdin and stdout, netcat style
   demo                run an offline DHT demo on 127.0.0.1
   version             print the version
   help                show help for a command
@@ -75,17 +80,21 @@ Commands:
 Run 'hyperlan help <command>' or 'hyperlan <command> --help' for details.
 
 Output: the dht commands print JSON lines on stdout, one object per line; errors
-('hyperlan: error: ...', 'hyperlan: hint: ...') and logs (-v) go to stderr.
+('hyperlan: error: ...', 'hyperlan: hint: ...') and logs (-v) go to stderr. Where
+stdout carries a connection's bytes (dht connect, dht listen without --echo), the
+JSON lines go to stderr instead.
 
 Exit status: 0 success or clean stop on SIGINT/SIGTERM, 1 runtime failure,
-2 bad flags or arguments.
+2 bad flags or arguments, 3 dht connect could not connect to the peer.
 `
 
 // run is the whole program behind main: it parses args (without the program name), runs
 // the command, and returns the exit code. It returns once every goroutine it started has
-// stopped, so tests can call it in-process with a cancellable ctx.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c := &cli{stdout: stdout, stderr: stderr, out: &jsonLines{w: stdout}}
+// stopped, so tests can call it in-process with a cancellable ctx. The one exception is a
+// read of stdin, which cannot be interrupted: a command that ends before stdin does (the
+// peer closed the connection) leaves that read pending, and returns without waiting for it.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, out: &jsonLines{w: stdout}}
 	return c.dispatch(ctx, commands(), []string{"hyperlan"}, args)
 }
 
