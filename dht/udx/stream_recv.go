@@ -27,12 +27,12 @@ const (
 type recvBuffer struct {
 	nxt Seq // cumulative ack: the next seq expected
 
-	data []byte // in-order bytes not yet read: data[off:]
-	off  int
+	data byteRing // in-order bytes not yet read
 
 	ooo      []oooSlot // oooWindow slots, indexed by seq % oooWindow, for seqs in (nxt, nxt+oooWindow); allocated on first use
 	oooCount int       // slots in use
 	oooHigh  Seq       // one past the highest seq held, when oooCount > 0
+	oooFree  [][]byte  // payload buffers of drained slots, for reuse: as many as were ever held at once
 
 	endKnown bool // an END arrived (maybe out of order) at endSeq
 	endSeq   Seq
@@ -46,7 +46,7 @@ type oooSlot struct {
 }
 
 // buffered returns the bytes waiting for Read.
-func (r *recvBuffer) buffered() int { return len(r.data) - r.off }
+func (r *recvBuffer) buffered() int { return r.data.len() }
 
 // window returns the receive window to advertise, in bytes.
 func (r *recvBuffer) window() uint32 {
@@ -84,7 +84,11 @@ func (r *recvBuffer) onPacket(seq Seq, end bool, payload []byte) bool {
 		return false // the first copy wins, as in libudx
 	}
 	slot.used, slot.end = true, end
-	slot.data = append(slot.data[:0], payload...)
+	var buf []byte
+	if k := len(r.oooFree); k > 0 {
+		buf, r.oooFree = r.oooFree[k-1], r.oooFree[:k-1]
+	}
+	slot.data = append(buf, payload...)
 	if end {
 		r.endKnown, r.endSeq = true, seq
 	}
@@ -97,10 +101,7 @@ func (r *recvBuffer) onPacket(seq Seq, end bool, payload []byte) bool {
 
 // deliver appends the payload of the packet at nxt and moves past it.
 func (r *recvBuffer) deliver(end bool, payload []byte) {
-	if r.off > 0 && r.off == len(r.data) {
-		r.data, r.off = r.data[:0], 0
-	}
-	r.data = append(r.data, payload...)
+	r.data.write(payload)
 	r.nxt++
 	if end {
 		r.endKnown, r.endSeq, r.eof = true, r.nxt-1, true
@@ -115,7 +116,8 @@ func (r *recvBuffer) drain() {
 			return
 		}
 		r.deliver(slot.end, slot.data)
-		slot.used, slot.end, slot.data = false, false, slot.data[:0]
+		r.oooFree = append(r.oooFree, slot.data[:0])
+		slot.used, slot.end, slot.data = false, false, nil
 		r.oooCount--
 	}
 	if r.eof {
@@ -125,25 +127,17 @@ func (r *recvBuffer) drain() {
 
 // dropHeld forgets every held packet (they can only be beyond the END).
 func (r *recvBuffer) dropHeld() {
-	r.ooo, r.oooCount = nil, 0
+	r.ooo, r.oooCount, r.oooFree = nil, 0, nil
 }
 
 // read copies buffered bytes into b.
 func (r *recvBuffer) read(b []byte) int {
-	n := copy(b, r.data[r.off:])
-	r.off += n
-	if r.off == len(r.data) {
-		r.data, r.off = r.data[:0], 0
-	} else if r.off > 1<<20 && r.off > len(r.data)/2 {
-		r.data = r.data[:copy(r.data, r.data[r.off:])]
-		r.off = 0
-	}
-	return n
+	return r.data.read(b)
 }
 
 // release drops every buffered byte and held packet (after a reset).
 func (r *recvBuffer) release() {
-	r.data, r.off = nil, 0
+	r.data.release()
 	if r.oooCount > 0 {
 		r.dropHeld()
 	}

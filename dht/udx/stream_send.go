@@ -45,8 +45,7 @@ type sentPacket struct {
 type sender struct {
 	una, nxt Seq // oldest unacked seq; next seq to use
 
-	pending []byte // written, not yet packetised: pending[off:]
-	off     int
+	pending byteRing // written, not yet packetised
 
 	endQueued bool // CloseWrite was called
 	endSent   bool // the END packet was built, at endSeq
@@ -95,7 +94,7 @@ func (s *sender) init() {
 // stop disarms every timer and drops what is queued.
 func (s *sender) stop() {
 	s.rtoAt, s.tlpAt, s.reoAt, s.zwpAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
-	s.pending, s.off = nil, 0
+	s.pending.release()
 	s.sent, s.sentBase, s.retxQ, s.free = nil, nil, nil, nil
 	s.inflight = 0
 }
@@ -110,7 +109,7 @@ func (s *sender) deadline() time.Time {
 	return d
 }
 
-func (s *sender) queued() int { return len(s.pending) - s.off }
+func (s *sender) queued() int { return s.pending.len() }
 
 func (s *sender) noteRemoteChange() {
 	s.changePending = s.una != s.nxt
@@ -139,10 +138,7 @@ func (c *conn) writeRoom() int {
 // write queues b for sending and sends what the windows allow.
 func (c *conn) write(b []byte, now time.Time) {
 	s := &c.snd
-	if s.off > 0 && s.off == len(s.pending) {
-		s.pending, s.off = s.pending[:0], 0
-	}
-	s.pending = append(s.pending, b...)
+	s.pending.write(b)
 	c.pump(now)
 }
 
@@ -221,14 +217,7 @@ func (c *conn) sendNew(now time.Time, tlp bool) {
 	}
 	buf = h.Append(buf)
 	buf = append(buf, make([]byte, pad)...)
-	buf = append(buf, s.pending[s.off:s.off+n]...)
-	s.off += n
-	if s.off == len(s.pending) {
-		s.pending, s.off = s.pending[:0], 0
-	} else if s.off > 1<<20 && s.off > len(s.pending)/2 {
-		s.pending = s.pending[:copy(s.pending, s.pending[s.off:])]
-		s.off = 0
-	}
+	buf = s.pending.appendTo(buf, n)
 	if len(s.sent) == cap(s.sent) && cap(s.sentBase) >= 2*len(s.sent)+1 {
 		// The acked head of the array is free: move the flight back to its start instead of
 		// growing (sent is a queue popped at the front).
