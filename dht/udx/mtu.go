@@ -17,9 +17,9 @@ const mtuMaxProbes = 3
 // acked raises the confirmed size by MTUStep, up to max. Sizes count the
 // whole IP packet, as libudx's do. The receiver only strips the padding.
 //
-// The ceiling is MTUMax: libudx also lowers it to the route MTU the kernel
-// reports (IP_MTU on a connected socket), which this port does not read; a
-// path narrower than that is found by the probes being lost instead.
+// The ceiling is MTUMax, lowered to the route MTU the kernel reports when
+// the stream connects (limitToRoute); a path narrower than its first hop is
+// found by the probes being lost.
 type mtuProber struct {
 	mtu    int  // confirmed size
 	max    int  // ceiling of the search
@@ -32,6 +32,21 @@ type mtuProber struct {
 // reset starts over at MTUBase (on connect and change of remote).
 func (m *mtuProber) reset() {
 	*m = mtuProber{mtu: MTUBase, max: MTUMax, target: MTUBase, state: mtuBase}
+}
+
+// limitToRoute caps the search at route, the MTU of the route to the peer
+// as the kernel reports it, or 0 if unknown (libudx udx_stream_connect): the
+// ceiling becomes min(MTUMax, route), and a route no wider than MTUBase ends
+// the search before it starts, leaving the stream at MTUBase. Call it after
+// reset.
+func (m *mtuProber) limitToRoute(route int) {
+	switch {
+	case route <= 0 || route >= m.max:
+	case route <= MTUBase:
+		m.max, m.state = MTUBase, mtuComplete
+	default:
+		m.max = route
+	}
 }
 
 // padding returns the padding that makes a DATA packet of n payload bytes a

@@ -44,11 +44,30 @@ func (l *probeLog) get() ([]int, int) {
 
 func mtuTransfer(t *testing.T, opts netsim.Options) (*streamPair, *probeLog) {
 	t.Helper()
+	return mtuTransferRoute(t, opts, nil)
+}
+
+// mtuTransferRoute is mtuTransfer with route as the route-MTU lookup of a's
+// socket (nil: unknown, as for every netsim socket).
+func mtuTransferRoute(t *testing.T, opts netsim.Options, route func(netip.AddrPort) int) (*streamPair, *probeLog) {
+	t.Helper()
 	log := &probeLog{}
 	opts.Delay = 10 * time.Millisecond
 	opts.QueueLen = 4096
 	opts.Filter = log.filter
-	p := newStreamPair(t, opts, StreamOptions{}, StreamOptions{})
+	p := &streamPair{n: netsim.New(opts), ua: NewInstance(), ub: NewInstance()}
+	t.Cleanup(func() { p.n.Close() })
+	p.sa = listen(t, p.ua, p.n, "10.0.0.1:1000")
+	p.sb = listen(t, p.ub, p.n, "10.0.0.2:2000")
+	p.sa.routeMTU = route
+	p.a = newTestStream(t, p.ua, 1, StreamOptions{})
+	p.b = newTestStream(t, p.ub, 2, StreamOptions{})
+	if err := p.a.Connect(p.sa, 2, p.sb.LocalAddrPort()); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.b.Connect(p.sb, 1, p.sa.LocalAddrPort()); err != nil {
+		t.Fatal(err)
+	}
 	// Paced writes: the search advances one size per round trip, and an
 	// unpaced transfer is over in a few round trips of virtual time.
 	data := randomBytes(3, 1<<20)
@@ -148,6 +167,84 @@ func TestMTUResetOnChangeRemote(t *testing.T) {
 		p.a.mu.Unlock()
 		if mtu != MTUBase || mss != MaxPayload(MTUBase, false) {
 			t.Errorf("after ChangeRemote: mtu %d, mss %d", mtu, mss)
+		}
+	})
+}
+
+// The route MTU the kernel reports caps the search: min(MTUMax, route), and a
+// route no wider than MTUBase means no probing at all (udx.md §5.1).
+func TestMTULimitToRoute(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		route  int
+		probes []int // sizes probed, in order, each acked
+	}{
+		{"unknown", 0, []int{1200, 1232, 1264, 1296, 1328, 1360, 1392, 1424, 1456, 1488, 1500}},
+		{"loopback", 65536, []int{1200, 1232, 1264, 1296, 1328, 1360, 1392, 1424, 1456, 1488, 1500}},
+		{"1400", 1400, []int{1200, 1232, 1264, 1296, 1328, 1360, 1392, 1400}},
+		{"1201", 1201, []int{1200, 1201}},
+		{"1200", 1200, nil},
+		{"1100", 1100, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var m mtuProber
+			m.reset()
+			m.limitToRoute(tc.route)
+			m.acked(false) // the first ack of all
+			var probed []int
+			for m.wanted && len(probed) < 20 {
+				probed = append(probed, m.target)
+				m.sent()
+				m.acked(true)
+			}
+			if !slices.Equal(probed, tc.probes) {
+				t.Errorf("probed %v, want %v", probed, tc.probes)
+			}
+			want := MTUBase
+			if len(tc.probes) > 0 {
+				want = tc.probes[len(tc.probes)-1]
+			}
+			if m.mtu != want || m.state != mtuComplete {
+				t.Errorf("mtu %d, state %d: want %d, complete", m.mtu, m.state, want)
+			}
+		})
+	}
+}
+
+// A stream probes up to the route MTU its socket reports for the peer, at
+// Connect and again at ChangeRemote; a route of MTUBase or less sends no
+// probe at all, on a network that would carry 1500.
+func TestMTURouteCapsSearch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p, log := mtuTransferRoute(t, netsim.Options{}, func(netip.AddrPort) int { return 1360 })
+		probes, largest := log.get()
+		if want := []int{1232, 1264, 1296, 1328, 1360}; !slices.Equal(probes, want) {
+			t.Errorf("route 1360: probes %v, want %v", probes, want)
+		}
+		if st := p.a.Stats(); st.MTU != 1360 || largest != 1360-28 {
+			t.Errorf("route 1360: MTU %d, largest datagram %d; want 1360 and %d", st.MTU, largest, 1360-28)
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		p, log := mtuTransferRoute(t, netsim.Options{}, func(netip.AddrPort) int { return 1100 })
+		if probes, largest := log.get(); len(probes) != 0 || largest != MTUBase-28 {
+			t.Errorf("route 1100: probes %v, largest datagram %d; want none and %d", probes, largest, MTUBase-28)
+		}
+		if st := p.a.Stats(); st.MTU != MTUBase {
+			t.Errorf("route 1100: MTU %d, want %d", st.MTU, MTUBase)
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		p := newStreamPair(t, netsim.Options{}, StreamOptions{}, StreamOptions{})
+		p.sa.routeMTU = func(netip.AddrPort) int { return 1300 }
+		if err := p.a.ChangeRemote(p.sa, 2, p.sb.LocalAddrPort()); err != nil {
+			t.Fatal(err)
+		}
+		p.a.mu.Lock()
+		ceiling := p.a.c.mtu.max
+		p.a.mu.Unlock()
+		if ceiling != 1300 {
+			t.Errorf("after ChangeRemote on a 1300 route: ceiling %d", ceiling)
 		}
 	})
 }

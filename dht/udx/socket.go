@@ -88,6 +88,11 @@ type Socket struct {
 	q     *sendQueue // the send queue of the batched path; nil on the portable path
 	local netip.AddrPort
 
+	// routeMTU returns the MTU of the route to an address, 0 if unknown: the kernel's for a
+	// real UDP socket (routeMTU), nil (unknown) for other conns. Tests may replace it
+	// before streams connect through the socket.
+	routeMTU func(netip.AddrPort) int
+
 	plain     chan datagram
 	done      chan struct{} // closed by Close or when the UDP socket fails for good
 	closeOnce sync.Once
@@ -125,6 +130,9 @@ func (u *Instance) Listen(pc net.PacketConn) *Socket {
 		done: make(chan struct{}), moved: make(chan struct{}, 1),
 	}
 	s.fast, _ = pc.(addrPortConn)
+	if _, ok := pc.(*net.UDPConn); ok {
+		s.routeMTU = routeMTU
+	}
 	s.batch = newBatchConn(pc)
 	if s.batch != nil {
 		s.q = newSendQueue(s.batch.writeBatch)
@@ -416,6 +424,14 @@ func (s *Socket) SetWriteBuffer(n int) error {
 
 // Dropped counts plain datagrams dropped because nobody read them fast enough.
 func (s *Socket) Dropped() uint64 { return s.dropped.Load() }
+
+// pathMTU returns the MTU of the route to to, 0 if unknown.
+func (s *Socket) pathMTU(to netip.AddrPort) int {
+	if s.routeMTU == nil {
+		return 0
+	}
+	return s.routeMTU(to)
+}
 
 // SendDropped counts datagrams dropped because the send queue was full: messages sent
 // with [Stream.TrySend]. It is 0 on the portable path.

@@ -61,6 +61,33 @@ func setProbeMTU(fd, family int) {
 	}
 }
 
+// routeMTU returns the MTU of the kernel's route to to: IP_MTU (IPV6_MTU) of a UDP socket
+// connected to it, which is how libudx's udx__get_link_mtu reads it; 0 when that fails.
+func routeMTU(to netip.AddrPort) int {
+	addr := to.Addr().Unmap()
+	family, level, opt := unix.AF_INET6, unix.IPPROTO_IPV6, unix.IPV6_MTU
+	var sa unix.Sockaddr
+	if addr.Is4() {
+		family, level, opt = unix.AF_INET, unix.IPPROTO_IP, unix.IP_MTU
+		sa = &unix.SockaddrInet4{Port: int(to.Port()), Addr: addr.As4()}
+	} else {
+		sa = &unix.SockaddrInet6{Port: int(to.Port()), Addr: addr.As16(), ZoneId: scopeID(addr.Zone())}
+	}
+	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0
+	}
+	defer unix.Close(fd)
+	if unix.Connect(fd, sa) != nil {
+		return 0
+	}
+	mtu, err := unix.GetsockoptInt(fd, level, opt)
+	if err != nil || mtu < 0 {
+		return 0
+	}
+	return mtu
+}
+
 // newBatchConn returns the batched path for pc, or nil when pc is not a real UDP socket or
 // the kernel lacks recvmmsg/sendmmsg (the caller then uses the portable path).
 func newBatchConn(pc net.PacketConn) *batchConn {

@@ -5,6 +5,7 @@ package udx
 import (
 	"encoding/binary"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -98,5 +99,27 @@ func TestSocketBatchOrderRealUDP(t *testing.T) {
 			}
 			t.Logf("gso %v", s.batch.gso)
 		})
+	}
+}
+
+// The kernel's route MTU: loopback's is far above MTUMax (65536 on Linux), so probing goes up
+// to MTUMax there, as libudx's strace shows (udx.md §5.1); real UDP sockets use it.
+func TestRouteMTULoopback(t *testing.T) {
+	if mtu := routeMTU(netip.MustParseAddrPort("127.0.0.1:9")); mtu < MTUMax {
+		t.Fatalf("route MTU to 127.0.0.1: %d, want at least %d", mtu, MTUMax)
+	}
+	if mtu := routeMTU(netip.MustParseAddrPort("[::ffff:127.0.0.1]:9")); mtu < MTUMax {
+		t.Fatalf("route MTU to v4-mapped 127.0.0.1: %d, want at least %d", mtu, MTUMax)
+	}
+	if mtu := routeMTU(netip.MustParseAddrPort("[::1]:9")); mtu != 0 && mtu < MTUMax {
+		t.Fatalf("route MTU to ::1: %d, want 0 (no IPv6) or at least %d", mtu, MTUMax)
+	}
+	pc, err := NewInstance().ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	if got := pc.(*Socket).pathMTU(netip.MustParseAddrPort("127.0.0.1:9")); got < MTUMax {
+		t.Fatalf("a real socket's route MTU to 127.0.0.1: %d", got)
 	}
 }

@@ -16,3 +16,7 @@ func newBatchConn(net.PacketConn) *batchConn { return nil }
 func (*batchConn) readBatch() (int, error)               { panic("udx: no batched I/O") }
 func (*batchConn) datagram(int) ([]byte, netip.AddrPort) { panic("udx: no batched I/O") }
 func (*batchConn) writeBatch(*sendBatch)                 { panic("udx: no batched I/O") }
+
+// routeMTU is the route MTU the kernel reports (socket_linux.go); elsewhere it is unknown, as
+// it is to libudx on macOS, and MTU probing goes up to MTUMax.
+func routeMTU(netip.AddrPort) int { return 0 }

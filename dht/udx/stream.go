@@ -70,7 +70,7 @@ type StreamStats struct {
 // read to io.EOF, then Close (which after a clean close sends nothing).
 //
 // The sender searches the path MTU with padded probes from MTUBase up to
-// MTUMax (udx.md §5; the route MTU is not read, see mtuProber), and
+// MTUMax or the route MTU the kernel reports (udx.md §5), and
 // [Stream.RelayTo] makes a stream a blind-relay leg. Not implemented:
 // keepalive heartbeats, and BBR (congestion control is NewReno with
 // SACK/RACK loss detection).
@@ -135,12 +135,14 @@ func (s *Stream) output(b []byte, to netip.AddrPort) {
 
 // Connect connects the stream to the peer stream remoteID at addr, through
 // sock. It sends nothing unless data is waiting: UDX has no handshake. It
-// fails with ErrAlreadyConnected on a connected stream and net.ErrClosed on
-// a closed one.
+// reads the MTU of the route to addr from the kernel, which caps the MTU
+// search (udx.md §5.1). It fails with ErrAlreadyConnected on a connected
+// stream and net.ErrClosed on a closed one.
 func (s *Stream) Connect(sock *Socket, remoteID StreamID, addr netip.AddrPort) error {
 	if sock == nil || !addr.IsValid() || addr.Port() == 0 {
 		return errors.New("udx: connect: need a socket and an address with a port")
 	}
+	route := sock.pathMTU(unmap(addr))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.destroyed || s.c.closed {
@@ -151,6 +153,7 @@ func (s *Stream) Connect(sock *Socket, remoteID StreamID, addr netip.AddrPort) e
 	}
 	s.sock = sock
 	s.c.connect(remoteID, unmap(addr), time.Now())
+	s.c.mtu.limitToRoute(route) // no probe can have been sent yet: none before the first ack
 	s.afterLocked()
 	return nil
 }
@@ -158,11 +161,13 @@ func (s *Stream) Connect(sock *Socket, remoteID StreamID, addr netip.AddrPort) e
 // ChangeRemote moves a connected stream to the peer stream remoteID at addr
 // through sock (udx.md §2.8): packets built from now on go there, while
 // retransmissions of packets already sent keep their old id and address
-// (they leave through sock).
+// (they leave through sock). The MTU search starts over, capped by the
+// route MTU to addr (libudx forgets the cap here and probes up to MTUMax).
 func (s *Stream) ChangeRemote(sock *Socket, remoteID StreamID, addr netip.AddrPort) error {
 	if sock == nil || !addr.IsValid() || addr.Port() == 0 {
 		return errors.New("udx: change remote: need a socket and an address with a port")
 	}
+	route := sock.pathMTU(unmap(addr))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.destroyed || s.c.closed {
@@ -173,6 +178,7 @@ func (s *Stream) ChangeRemote(sock *Socket, remoteID StreamID, addr netip.AddrPo
 	}
 	s.sock = sock
 	s.c.changeRemote(remoteID, unmap(addr), time.Now())
+	s.c.mtu.limitToRoute(route)
 	s.afterLocked()
 	return nil
 }
