@@ -71,9 +71,10 @@ type StreamStats struct {
 //
 // The sender searches the path MTU with padded probes from MTUBase up to
 // MTUMax or the route MTU the kernel reports (udx.md §5), and
-// [Stream.RelayTo] makes a stream a blind-relay leg. Not implemented:
-// keepalive heartbeats, and BBR (congestion control is NewReno with
-// SACK/RACK loss detection).
+// [Stream.RelayTo] makes a stream a blind-relay leg, and
+// [Stream.SetKeepAlive] sends heartbeats while the stream is idle. Not
+// implemented: BBR (congestion control is NewReno with SACK/RACK loss
+// detection).
 type Stream struct {
 	u    *Instance
 	id   StreamID
@@ -99,6 +100,9 @@ type Stream struct {
 	relayBuf  []byte    // guarded by mu; a packet forwarded to this stream's peer
 	done      chan struct{}
 	doneOnce  sync.Once
+
+	keepAlive   time.Duration // guarded by mu; HEARTBEAT interval while idle; 0 = off
+	keepAliveAt time.Time     // guarded by mu; when the next one is due; zero = not armed
 }
 
 // NewStream creates a stream with local id and registers it in the
@@ -236,6 +240,7 @@ func (s *Stream) onTimer() {
 		s.u.unregister(s.id, s)
 		return
 	}
+	s.keepAliveLocked(now)
 	s.c.onTimer(now)
 	s.afterLocked()
 }
@@ -255,6 +260,9 @@ func (s *Stream) afterLocked() {
 		s.finishLocked()
 	}
 	at := s.c.deadline()
+	if ka := s.keepAliveDueLocked(); !ka.IsZero() && (at.IsZero() || ka.Before(at)) {
+		at = ka
+	}
 	if !s.lingerAt.IsZero() {
 		at = s.lingerAt
 	}
