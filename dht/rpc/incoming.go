@@ -35,6 +35,9 @@ type ReplyOptions struct {
 	CloserNodes bool
 	// To overrides the destination (the requester's source address by default).
 	To netip.AddrPort
+	// Socket sends the reply from this socket of the node (its own or one attached with
+	// [Node.Attach]) instead of the one the request arrived on.
+	Socket net.PacketConn
 }
 
 // Socket returns the socket the request arrived on.
@@ -67,34 +70,46 @@ func (r *Request) Respond(o ReplyOptions) {
 		n.mu.Unlock()
 		return
 	}
-	b, err := n.appendReplyLocked(nil, r.sock, r.TID, to, target, o.Error, o.Value, o.Token)
+	s := r.sock
+	if o.Socket != nil {
+		if other := n.socketLocked(o.Socket); other != nil {
+			s = other
+		}
+	}
+	b, err := n.appendReplyLocked(nil, s, r.TID, to, target, o.Error, o.Value, o.Token)
 	n.mu.Unlock()
 	if err == nil {
-		r.sock.send(b, to)
+		s.send(b, to)
 	}
 }
 
 // Relay forwards the request unchanged but for a new value and no token to another node,
 // from the socket it arrived on; the final hop answers the original requester directly
 // (dht-rpc's req.relay). The forwarded request keeps the original tid.
-func (r *Request) Relay(value []byte, to netip.AddrPort) {
+func (r *Request) Relay(value []byte, to netip.AddrPort) { r.relay(nil, value, to) }
+
+func (r *Request) relay(pc net.PacketConn, value []byte, to netip.AddrPort) {
 	n := r.n
 	n.mu.Lock()
 	if n.destroyed {
 		n.mu.Unlock()
 		return
 	}
+	s := r.sock
+	if other := n.socketLocked(pc); other != nil {
+		s = other
+	}
 	m := Message{
 		Kind: KindRequest, TID: r.TID, To: to, Internal: r.Internal, Command: r.Command,
 		Target: r.Target, HasTarget: r.HasTarget, Value: value,
 	}
-	if !n.ephemeral && r.sock == n.server {
+	if !n.ephemeral && s == n.server {
 		m.ID, m.HasID = n.table.ID(), true
 	}
 	n.mu.Unlock()
 	b, err := AppendMessage(nil, &m)
 	if err == nil {
-		r.sock.send(b, to)
+		s.send(b, to)
 	}
 }
 

@@ -44,8 +44,9 @@ type Node struct {
 	log    *slog.Logger
 	events *emitter
 
-	server *socket // public socket; its port is the node's port
-	client *socket // requests go out here while firewalled
+	server *socket                      // public socket; its port is the node's port
+	client *socket                      // requests go out here while firewalled
+	extra  map[net.PacketConn]*attached // guarded by mu; sockets added with Attach
 
 	ctx    context.Context // cancelled by Destroy
 	cancel context.CancelCauseFunc
@@ -408,10 +409,14 @@ func (n *Node) Destroy() error {
 	}
 	n.destroyed = true
 	done := n.failAllLocked(ErrDestroyed)
+	extra := n.attachedLocked()
 	n.mu.Unlock()
 	n.cancel(net.ErrClosed)
 	for _, r := range done {
 		r.finish(nil, ErrDestroyed)
+	}
+	for _, pc := range extra {
+		pc.Close()
 	}
 	err := errors.Join(n.server.pc.Close(), n.client.pc.Close())
 	n.wg.Wait()

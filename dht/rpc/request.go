@@ -51,6 +51,9 @@ type RequestOptions struct {
 	Timeout time.Duration
 	// Force bypasses the congestion window.
 	Force bool
+	// Socket sends the request from this socket of the node (its own or one attached with
+	// [Node.Attach]); nil, or a socket the node does not have, means the node's current one.
+	Socket net.PacketConn
 }
 
 // request is an outgoing request in flight. Fields are guarded by Node.mu until finish.
@@ -61,6 +64,7 @@ type request struct {
 	toID     ktable.ID // set when the destination's id is known: a timeout removes it
 	hasToID  bool
 	sock     *socket
+	via      net.PacketConn // RequestOptions.Socket
 	msg      Message
 	buf      []byte // encoded on first send, then resent as is
 	internal bool
@@ -132,7 +136,7 @@ func newRequest(n *Node, addr netip.AddrPort, toID *ktable.ID, out Outgoing, opt
 	r := &request{
 		n: n, to: addr, internal: out.Internal, command: out.Command,
 		retries: requestRetries, timeout: requestTimeout, hindex: -1,
-		done: done, cycle: cycle,
+		done: done, cycle: cycle, via: o.Socket,
 	}
 	if o.Retries > 0 {
 		r.retries = o.Retries
@@ -167,6 +171,9 @@ func (n *Node) enqueueLocked(r *request, force bool) error {
 	r.tid = n.tid
 	r.msg.TID = r.tid
 	r.sock = n.expectedSocketLocked()
+	if s := n.socketLocked(r.via); s != nil {
+		r.sock = s
+	}
 	r.started = time.Now()
 	r.inflight = true
 	n.inflight[r.tid] = r
