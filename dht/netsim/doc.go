@@ -6,7 +6,7 @@
 // ([Conn.ReadFromUDPAddrPort], [Conn.WriteToUDPAddrPort]). There are no
 // hosts, interfaces or routes: every bound address:port is reachable from
 // every other, and the receiver sees the sender's bound address as the
-// source. No real socket is opened, so tests need neither root nor network.
+// source, except behind the NAT boxes a test adds (see below). No real socket is opened, so tests need neither root nor network.
 //
 // # Packet model
 //
@@ -14,6 +14,7 @@
 //
 //  1. A packet longer than [Options.MTU] is dropped.
 //  2. [Options.Filter] (or the one set by [Network.SetFilter]) may drop it.
+//     Then NAT boxes, if any, rewrite its addresses or refuse it.
 //  3. It is lost with probability [Options.Loss].
 //  4. It is held for [Options.Delay] plus a uniform random [0, Jitter).
 //  5. It is queued at the endpoint bound to the destination, if any and if
@@ -29,9 +30,12 @@
 // delays. [Network.Stats] counts what happened:
 // Sent = Delivered + Dropped + packets still in flight.
 //
-// NAT boxes and firewalls are not modelled yet. They plug in between the
-// Filter and the loss step, at Network.routeLocked in route.go, which today
-// delivers every packet unchanged.
+// NAT boxes ([Network.AddNAT]) sit between the Filter and the loss step: a
+// LAN's packets leave with its router's public address and a mapped port,
+// and inbound packets pass only where the router's mapping and filtering
+// allow (consistent or random mapping, port-restricted or full-cone
+// filtering). Without NATs the network is flat. Packets carry no TTL: a
+// datagram sent with a low TTL on a real network arrives here like any other.
 //
 // # Virtual time (testing/synctest)
 //

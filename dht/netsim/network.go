@@ -85,6 +85,7 @@ type Network struct {
 	timerAt  time.Time   // zero when the timer is not armed
 	firing   int         // timer arms whose callback has not finished
 	idle     sync.Cond   // broadcast when firing drops to zero; uses mu
+	nats     []*NAT      // routers, added with AddNAT
 }
 
 type filterFunc func(from, to netip.AddrPort, b []byte) bool

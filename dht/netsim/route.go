@@ -7,13 +7,29 @@ import "net/netip"
 // the endpoint address the packet is delivered to, and false if the packet
 // is dropped on the way. n.mu is held.
 //
-// This is the extension point for NAT boxes and firewalls: a NAT in front of
-// from rewrites src to its mapped public address and creates the mapping; a
-// NAT in front of to translates dst back to the private endpoint, or refuses
-// (ok false) when its mapping and filtering rules (RFC 4787) say so.
-//
-// Today the internet is flat: every bound address is public and nothing is
-// rewritten.
+// Without NATs every bound address is public and nothing is rewritten. With
+// them ([Network.AddNAT]): a private destination is reachable only from its
+// own LAN; a packet leaving a LAN gets its router's public address and a
+// mapped port; a packet to a router's public address is translated back to
+// the private endpoint or refused by the router's filter.
 func (n *Network) routeLocked(from, to netip.AddrPort) (src, dst netip.AddrPort, ok bool) {
-	return from, to, true
+	if len(n.nats) == 0 {
+		return from, to, true
+	}
+	inner := n.natInsideLocked(from.Addr())
+	if x := n.natInsideLocked(to.Addr()); x != nil {
+		return from, to, x == inner
+	}
+	src = from
+	if inner != nil {
+		if to.Addr() == inner.opts.Public {
+			return netip.AddrPort{}, netip.AddrPort{}, false // no hairpinning
+		}
+		src = inner.outboundLocked(from, to)
+	}
+	if x := n.natPublicLocked(to.Addr()); x != nil {
+		dst, ok = x.inboundLocked(src, to.Port())
+		return src, dst, ok
+	}
+	return src, to, true
 }
