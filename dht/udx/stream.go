@@ -101,8 +101,9 @@ type Stream struct {
 	done      chan struct{}
 	doneOnce  sync.Once
 
-	keepAlive   time.Duration // guarded by mu; HEARTBEAT interval while idle; 0 = off
-	keepAliveAt time.Time     // guarded by mu; when the next one is due; zero = not armed
+	keepAlive     time.Duration // guarded by mu; HEARTBEAT interval while idle; 0 = off
+	keepAliveAt   time.Time     // guarded by mu; when the next one is due; zero = not armed
+	remoteChanged chan struct{} // guarded by mu; closed when a pending ChangeRemote completes; nil: none pending
 }
 
 // NewStream creates a stream with local id and registers it in the
@@ -165,8 +166,9 @@ func (s *Stream) Connect(sock *Socket, remoteID StreamID, addr netip.AddrPort) e
 // ChangeRemote moves a connected stream to the peer stream remoteID at addr
 // through sock (udx.md §2.8): packets built from now on go there, while
 // retransmissions of packets already sent keep their old id and address
-// (they leave through sock). The MTU search starts over, capped by the
-// route MTU to addr (libudx forgets the cap here and probes up to MTUMax).
+// (they leave through sock). [Stream.RemoteChanged] tells when they are all
+// acked. The MTU search starts over, capped by the route MTU to addr
+// (libudx forgets the cap here and probes up to MTUMax).
 func (s *Stream) ChangeRemote(sock *Socket, remoteID StreamID, addr netip.AddrPort) error {
 	if sock == nil || !addr.IsValid() || addr.Port() == 0 {
 		return errors.New("udx: change remote: need a socket and an address with a port")
@@ -183,6 +185,7 @@ func (s *Stream) ChangeRemote(sock *Socket, remoteID StreamID, addr netip.AddrPo
 	s.sock = sock
 	s.c.changeRemote(remoteID, unmap(addr), time.Now())
 	s.c.mtu.limitToRoute(route)
+	s.remoteChangingLocked()
 	s.afterLocked()
 	return nil
 }
@@ -259,6 +262,7 @@ func (s *Stream) afterLocked() {
 	if s.c.closed && !s.isDone() {
 		s.finishLocked()
 	}
+	s.remoteChangedLocked()
 	at := s.c.deadline()
 	if ka := s.keepAliveDueLocked(); !ka.IsZero() && (at.IsZero() || ka.Before(at)) {
 		at = ka
