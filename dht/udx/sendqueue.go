@@ -15,8 +15,10 @@ const (
 	queueDatagrams = 64
 
 	// queueBytes is the room for datagram bytes in one batch; any UDP datagram fits an
-	// empty batch.
-	queueBytes = 96 << 10
+	// empty batch. A batch starts with queueBytesMin and grows to this as needed, so a
+	// socket that sends little (a DHT node's many holepunch sockets) stays small.
+	queueBytes    = 96 << 10
+	queueBytesMin = 4 << 10
 )
 
 // Largest UDP payloads: 65535 bytes of IPv4 packet, or of IPv6 payload, less the headers.
@@ -60,13 +62,13 @@ type sendQueue struct {
 
 // sendBatch is datagrams back to back in one buffer, with their destinations.
 type sendBatch struct {
-	buf []byte                         // datagram i is buf[end[i-1]:end[i]]
+	buf []byte                         // datagram i is buf[end[i-1]:end[i]]; grows up to queueBytes
 	end [queueDatagrams]int            // end offsets
 	to  [queueDatagrams]netip.AddrPort // destinations
 	n   int                            // datagrams held
 }
 
-func newSendBatch() *sendBatch { return &sendBatch{buf: make([]byte, queueBytes)} }
+func newSendBatch() *sendBatch { return &sendBatch{} }
 
 // used returns the bytes of buf in use.
 func (b *sendBatch) used() int {
@@ -76,7 +78,20 @@ func (b *sendBatch) used() int {
 	return b.end[b.n-1]
 }
 
-func (b *sendBatch) fits(size int) bool { return b.n < len(b.end) && b.used()+size <= len(b.buf) }
+// fits reports whether a datagram of size bytes can be added, growing buf if that makes
+// room.
+func (b *sendBatch) fits(size int) bool {
+	need := b.used() + size
+	if b.n == len(b.end) || need > queueBytes {
+		return false
+	}
+	if need > len(b.buf) {
+		buf := make([]byte, min(max(need, 2*len(b.buf), queueBytesMin), queueBytes))
+		copy(buf, b.buf[:b.used()])
+		b.buf = buf
+	}
+	return true
+}
 
 func (b *sendBatch) full() bool { return b.n == len(b.end) }
 

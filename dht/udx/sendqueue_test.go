@@ -233,3 +233,21 @@ func TestSendQueueClose(t *testing.T) {
 		q.close() // idempotent
 	})
 }
+
+// A socket that sends little keeps small batches: they grow only when datagrams pile up.
+func TestSendQueueGrowsOnDemand(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := &fakeWire{}
+		q := startQueue(t, w)
+		for i := range 10 {
+			q.push(nil, numbered(i, 300), qAddrA, true, time.Time{}, nil)
+			synctest.Wait()
+		}
+		q.mu.Lock()
+		size := len(q.fill.buf) + len(q.spare.buf)
+		q.mu.Unlock()
+		if size > 2*queueBytesMin {
+			t.Fatalf("batches of %d bytes after 10 datagrams sent one at a time, want at most %d", size, 2*queueBytesMin)
+		}
+	})
+}

@@ -10,8 +10,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// batchLen is how many datagrams one recvmmsg reads.
-const batchLen = 64
+// batchLen is how many datagrams one recvmmsg reads at most. A socket starts reading
+// recvSlotsMin at a time and doubles that, up to batchLen, each time a read comes back full,
+// so a socket that receives little (a holepunch socket) keeps a small buffer.
+const (
+	batchLen     = 64
+	recvSlotsMin = 8
+)
 
 // gsoMaxBytes bounds the payload of one UDP_SEGMENT send (a UDP datagram's length field).
 const gsoMaxBytes = 65000
@@ -29,7 +34,9 @@ type batchConn struct {
 	v6 bool // an AF_INET6 socket: IPv4 destinations are sent v4-mapped
 
 	// Receive side, used only by the read goroutine.
-	rbuf   []byte
+	rbuf   []byte // rslots datagram buffers of MaxDatagram bytes
+	rslots int    // datagrams one recvmmsg reads
+	rfull  bool   // the last read filled every slot: grow before the next
 	rmsgs  [batchLen]unix.Mmsghdr
 	riovs  [batchLen]unix.Iovec
 	rnames [batchLen]unix.RawSockaddrInet6
@@ -99,7 +106,7 @@ func newBatchConn(pc net.PacketConn) *batchConn {
 	if err != nil {
 		return nil
 	}
-	b := &batchConn{rc: rc, rbuf: make([]byte, batchLen*MaxDatagram)}
+	b := &batchConn{rc: rc}
 	var family int
 	var probeErr error
 	if err := rc.Control(func(fd uintptr) {
@@ -127,9 +134,8 @@ func newBatchConn(pc net.PacketConn) *batchConn {
 		return nil
 	}
 	b.v6 = family == unix.AF_INET6
+	b.setRecvSlots(recvSlotsMin)
 	for i := range b.rmsgs {
-		b.riovs[i].Base = &b.rbuf[i*MaxDatagram]
-		b.riovs[i].SetLen(MaxDatagram)
 		h := &b.rmsgs[i].Hdr
 		h.Name = (*byte)(unsafe.Pointer(&b.rnames[i]))
 		h.Iov = &b.riovs[i]
@@ -140,12 +146,21 @@ func newBatchConn(pc net.PacketConn) *batchConn {
 	return b
 }
 
+// setRecvSlots makes recvmmsg read n datagrams at a time, into a new buffer.
+func (b *batchConn) setRecvSlots(n int) {
+	b.rslots, b.rbuf = n, make([]byte, n*MaxDatagram)
+	for i := range n {
+		b.riovs[i].Base = &b.rbuf[i*MaxDatagram]
+		b.riovs[i].SetLen(MaxDatagram)
+	}
+}
+
 // recv is the RawConn.Read callback: one recvmmsg; false asks the poller to wait.
 func (b *batchConn) recv(fd uintptr) bool {
-	for i := range b.rmsgs {
+	for i := range b.rslots {
 		b.rmsgs[i].Hdr.Namelen = unix.SizeofSockaddrInet6
 	}
-	n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.rmsgs[0])), batchLen, 0, 0, 0)
+	n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.rmsgs[0])), uintptr(b.rslots), 0, 0, 0)
 	if e == unix.EAGAIN || e == unix.EWOULDBLOCK {
 		return false
 	}
@@ -160,12 +175,16 @@ func (b *batchConn) recv(fd uintptr) bool {
 // readBatch reads up to batchLen datagrams, waiting for the first, and returns how many;
 // datagram returns them. A non-nil error is the socket's (net.ErrClosed after Close).
 func (b *batchConn) readBatch() (int, error) {
+	if b.rfull && b.rslots < batchLen {
+		b.setRecvSlots(min(2*b.rslots, batchLen)) // the last batch has been dispatched
+	}
 	if err := b.rc.Read(b.recvFn); err != nil {
 		return 0, err
 	}
 	if b.rerr != nil {
 		return 0, b.rerr
 	}
+	b.rfull = b.rn == b.rslots
 	return b.rn, nil
 }
 

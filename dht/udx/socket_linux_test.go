@@ -123,3 +123,48 @@ func TestRouteMTULoopback(t *testing.T) {
 		t.Fatalf("a real socket's route MTU to 127.0.0.1: %d", got)
 	}
 }
+
+// A socket reads a few datagrams per recvmmsg until reads come back full, then more, up to
+// batchLen: an idle socket keeps a small receive buffer. Every datagram arrives either way.
+func TestSocketRecvSlotsGrow(t *testing.T) {
+	pc, err := NewInstance().ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := pc.(*Socket)
+	if s.batch == nil {
+		s.Close()
+		t.Skip("no batched path on this kernel")
+	}
+	s.SetReadBuffer(1 << 20)
+	raw, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	// Bursts that fit the default socket buffer and the plain queue, each read back before
+	// the next.
+	const bursts, burst = 16, 128
+	buf := make([]byte, 64)
+	for k := range bursts {
+		for i := range burst {
+			if _, err := raw.WriteToUDPAddrPort(numbered(k*burst+i, 40), s.LocalAddrPort()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range burst {
+			s.SetReadDeadline(time.Now().Add(5 * time.Second))
+			n, _, err := s.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				t.Fatalf("burst %d: datagram %d: %v", k, i, err)
+			}
+			if got := binary.LittleEndian.Uint32(buf[:n]); got != uint32(k*burst+i) {
+				t.Fatalf("burst %d: got datagram %d, want %d", k, got, k*burst+i)
+			}
+		}
+	}
+	s.Close() // the read goroutine has exited: its state can be looked at
+	if s.batch.rslots <= recvSlotsMin || len(s.batch.rbuf) != s.batch.rslots*MaxDatagram {
+		t.Errorf("after %d datagrams in bursts: %d slots, %d buffer bytes; want more than %d slots", bursts*burst, s.batch.rslots, len(s.batch.rbuf), recvSlotsMin)
+	}
+}
