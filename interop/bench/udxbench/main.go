@@ -6,7 +6,7 @@
 // Usage:
 //
 //	udxbench [-bytes N] [-msg-duration 5s] [-msg-size 1152] [-pairs go-go,js-js,go-js,js-go]
-//	         [-timeout 5m] [-no-messages]
+//	         [-timeout 5m] [-no-messages] [-no-bulk]
 //	udxbench serve-go
 //
 // The default mode is the benchmark. Every endpoint is a process of its own: this program in
@@ -96,10 +96,14 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&cfg.timeout, "timeout", 5*time.Minute, "give up on a transfer or message run after this long")
 	pairs := fs.String("pairs", "go-go,js-js,go-js,js-go", "bulk pairs sender-receiver to run, comma-separated")
 	noMsg := fs.Bool("no-messages", false, "skip the message rate")
+	noBulk := fs.Bool("no-bulk", false, "skip the bulk transfers (run only the message rate)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
 	cfg.messages = !*noMsg
+	if *noBulk {
+		*pairs = ""
+	}
 	switch {
 	case fs.NArg() > 0:
 		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -111,6 +115,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return cfg, fmt.Errorf("-msg-size %d: want 1 to %d (udx.MaxPayload at MTU %d)", cfg.msgSize, maxMsg, baseMTU)
 	case cfg.timeout <= 0:
 		return cfg, errors.New("-timeout must be positive")
+	case *noBulk && *noMsg:
+		return cfg, errors.New("-no-bulk and -no-messages leave nothing to run")
 	}
 	for _, name := range strings.Split(*pairs, ",") {
 		if name == "" {

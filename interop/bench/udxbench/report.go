@@ -28,21 +28,23 @@ func mib(kb int64) float64 { return float64(kb) / 1024 }
 func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "UDX on loopback, every endpoint a process of its own; all processes share this %d-CPU machine (load average at start %s).\n",
 		r.cpus, r.loadavg)
-	fmt.Fprintf(w, "Bulk: %d MiB per transfer, PseudoRandom data (a %d MiB block repeated), checked by the receiver; MB = 10^6 bytes; time from the receiver's first byte to the END.\n\n",
-		r.cfg.bytes>>20, r.cfg.blockSize>>20)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "sender-receiver\tMB/s\ttime s\tsnd cpu s\trcv cpu s\tsnd peak MiB\trcv peak MiB\trcv RSS before/after MiB\tretransmits\t")
-	for _, b := range r.bulk {
-		fmt.Fprintf(tw, "%v\t%.1f\t%.2f\t%.2f\t%.2f\t%.1f\t%.1f\t%.1f / %.1f\t%d\t\n", b.pair, b.mbps(), b.seconds,
-			b.sender.cpu.Seconds(), b.receiver.cpu.Seconds(), mib(b.sender.hwmKB), mib(b.receiver.hwmKB),
-			mib(b.receiver.rssBeforeKB), mib(b.receiver.rssKB), b.retransmits)
+	if len(r.bulk) > 0 {
+		fmt.Fprintf(w, "Bulk: %d MiB per transfer, PseudoRandom data (a %d MiB block repeated), checked by the receiver; MB = 10^6 bytes; time from the receiver's first byte to the END.\n\n",
+			r.cfg.bytes>>20, r.cfg.blockSize>>20)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "sender-receiver\tMB/s\ttime s\tsnd cpu s\trcv cpu s\tsnd peak MiB\trcv peak MiB\trcv RSS before/after MiB\tretransmits\t")
+		for _, b := range r.bulk {
+			fmt.Fprintf(tw, "%v\t%.1f\t%.2f\t%.2f\t%.2f\t%.1f\t%.1f\t%.1f / %.1f\t%d\t\n", b.pair, b.mbps(), b.seconds,
+				b.sender.cpu.Seconds(), b.receiver.cpu.Seconds(), mib(b.sender.hwmKB), mib(b.receiver.hwmKB),
+				mib(b.receiver.rssBeforeKB), mib(b.receiver.rssKB), b.retransmits)
+		}
+		tw.Flush()
 	}
-	tw.Flush()
 
 	if len(r.messages) > 0 {
 		fmt.Fprintf(w, "\nMessages: %d bytes each (a 1,200-byte message exceeds the %d-byte maximum payload at UDX's base MTU of %d on IPv4), sent as fast as the sender can for %v; loss counted at the receiver %v after the sender stopped.\n\n",
 			r.cfg.msgSize, r.cfg.msgSize, baseMTU, r.cfg.msgDuration, drainWait)
-		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "sender-receiver\tsent/s\treceived/s\tloss %\trcv per-second min/max\tsnd cpu s\trcv cpu s\tsnd peak MiB\trcv peak MiB\t")
 		for _, m := range r.messages {
 			lo, hi := fullSeconds(m.perSecond)

@@ -261,7 +261,8 @@ func sendBulk(s *udx.Stream, cmd command) (any, error) {
 }
 
 // sendMessages sends cmd.Size-byte messages as fast as Send returns, for cmd.Ms milliseconds.
-// Send writes the datagram to the socket directly, so there is no window as in peer.js.
+// Send queues the datagram on the socket's send queue and waits only while that is full, so
+// there is no window as in peer.js: the queue is the window.
 func sendMessages(s *udx.Stream, cmd command) (any, error) {
 	msg, err := block(1, chunk)
 	if err != nil {
