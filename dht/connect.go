@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hyperlan/hyperlan/dht/holepunch"
 	"github.com/hyperlan/hyperlan/dht/ktable"
 	"github.com/hyperlan/hyperlan/dht/noise"
 	"github.com/hyperlan/hyperlan/dht/records"
@@ -42,8 +43,14 @@ type ConnectOptions struct {
 // secret-stream header arrived), or fails with an error
 // matching ErrPeerNotFound (nobody announced the key), ErrPeerConnectionFailed (no handshake
 // completed, which is also how a server's firewall refusal shows), ErrServerError,
-// ErrServerIncompatible, ErrCannotHolepunch or ErrHolepunchAborted (no direct path), or ctx's
-// error.
+// ErrServerIncompatible, one of the holepunch errors when no direct path opened
+// (ErrCannotHolepunch, ErrHolepunchAborted, ErrHolepunchProbeTimeout,
+// ErrHolepunchDoubleRandomizedNATs, ErrRemoteAborted, ErrRemoteNotHolepunchable,
+// ErrRemoteNotHolepunching, ErrHolepunchInvalid, ErrBadHolepunchReply), or ctx's error.
+//
+// A server behind a NAT is reached by holepunching, as the reference does it: both sides
+// classify their NATs and punch (see package holepunch); [Node.ConnInfo] tells how a
+// connection was made.
 func (n *Node) Connect(ctx context.Context, remotePublicKey [32]byte, opts *ConnectOptions) (*Conn, error) {
 	var o ConnectOptions
 	if opts != nil {
@@ -95,6 +102,8 @@ type connector struct {
 	won      chan struct{} // closed when reply is set
 	connect  chan socketChoice
 	attempts int
+	puncher  *holepunch.Puncher // set once holepunching started
+	punch    *punchRun
 }
 
 // handshakeReply is where a completed handshake went through.
@@ -109,6 +118,7 @@ type handshakeReply struct {
 type socketChoice struct {
 	sock *udx.Socket
 	addr netip.AddrPort
+	path Path
 }
 
 func (c *connector) run(ctx context.Context) (*Conn, error) {
@@ -121,16 +131,22 @@ func (c *connector) run(ctx context.Context) (*Conn, error) {
 	}
 	choice, err := c.pickPath(ctx)
 	if err != nil {
+		c.stopPuncher()
 		return nil, err
 	}
 	if err := c.raw.Connect(choice.sock, udx.StreamID(c.payload.UDX.ID), choice.addr); err != nil && !errors.Is(err, udx.ErrAlreadyConnected) {
+		c.stopPuncher()
 		return nil, err
 	}
+	c.n.holdSocket(choice.sock, c.raw)
+	info := c.info(choice)
+	c.stopPuncher()
 	c.n.cacheRelays(c.remote, c.payload.RelayAddresses, c.tried)
 	conn, err := c.n.startSession(c.raw, &c.result, c.hook, c.opts.OnMessage)
 	if err != nil {
 		return nil, err
 	}
+	c.n.recordConn(conn, info)
 	// Open: the server's header arrived over the path chosen. A server that answered the
 	// handshake but never connects its stream gives up after the same 10 s.
 	octx, cancel := context.WithTimeout(ctx, handshakeInitialTimeout)
@@ -186,8 +202,12 @@ func (c *connector) onFirstPacket(sock *udx.Socket, from netip.AddrPort) bool {
 		}
 		return true
 	}
+	path := PathDirect
+	if c.puncher != nil {
+		path = PathHolepunch
+	}
 	select {
-	case c.connect <- socketChoice{sock, from}:
+	case c.connect <- socketChoice{sock, from, path}:
 	default:
 	}
 	return true
@@ -370,10 +390,10 @@ func (c *connector) pickPath(ctx context.Context) (socketChoice, error) {
 	early, earlyAt := c.early, c.earlyAt
 	c.mu.Unlock()
 	if early != nil {
-		return socketChoice{early, earlyAt}, nil
+		return socketChoice{early, earlyAt, PathDirect}, nil
 	}
 	if !r.relayed {
-		return socketChoice{r.socket, r.node}, nil
+		return socketChoice{r.socket, r.node, PathDirect}, nil
 	}
 	holepunchable := p.Holepunch != nil && len(p.Holepunch.Relays) > 0
 	if p.Firewall == records.FirewallOpen || !holepunchable {
@@ -384,31 +404,37 @@ func (c *connector) pickPath(ctx context.Context) (socketChoice, error) {
 				break
 			}
 		}
-		return socketChoice{c.n.socket(), addr}, nil
+		return socketChoice{c.n.socket(), addr, PathDirect}, nil
 	}
 	if c.firewall == records.FirewallOpen {
 		// The server connects to us: wait for its first packet.
 		return c.waitPassive(ctx)
 	}
-	if !c.opts.NoLocalConnection && r.client.Addr() == r.server.Addr() {
-		var theirs []netip.AddrPort
-		for _, a := range p.Addresses4 {
-			if !isReserved(a.Addr()) {
-				theirs = append(theirs, a)
-			}
-		}
-		if len(theirs) > 0 {
-			addr, ok := matchAddress(c.n.localAddresses(), theirs)
-			if !ok {
-				addr = theirs[0]
-			}
-			if _, err := c.n.rpc.Ping(ctx, addr); err == nil {
-				return socketChoice{c.n.serverSocket(), addr}, nil
-			}
-			return socketChoice{}, ErrHolepunchAborted
-		}
+	return c.holepunch(ctx, r)
+}
+
+// stopPuncher ends holepunching once a path is chosen or the attempt failed; a puncher's
+// socket the stream uses stays open for it.
+func (c *connector) stopPuncher() {
+	c.mu.Lock()
+	p := c.puncher
+	c.mu.Unlock()
+	if p != nil {
+		p.Destroy()
 	}
-	return socketChoice{}, ErrCannotHolepunch.with("the server is behind a NAT and holepunching is not implemented yet", nil)
+}
+
+// info describes the connection made through choice.
+func (c *connector) info(choice socketChoice) ConnInfo {
+	info := ConnInfo{Path: choice.path, Remote: choice.addr, LocalFirewall: c.firewall, RemoteFirewall: c.payload.Firewall}
+	c.mu.Lock()
+	p, pr := c.puncher, c.punch
+	if pr != nil {
+		info.Rounds = pr.sent
+	}
+	c.mu.Unlock()
+	infoFromPuncher(&info, p)
+	return info
 }
 
 // waitPassive waits up to 10 s for the server's first packet.

@@ -50,10 +50,26 @@ var (
 	ErrServerIncompatible = &ConnError{Code: "SERVER_INCOMPATIBLE", Msg: "server is using an incompatible version"}
 	// ErrServerError: the server answered the handshake with an error.
 	ErrServerError = &ConnError{Code: "SERVER_ERROR", Msg: "server returned an error"}
-	// ErrHolepunchAborted: no direct path opened in time.
+	// ErrHolepunchAborted: no direct path opened in time (the punch ran out, the random-punch
+	// limit, or a failed LAN ping to a server that cannot be punched to).
 	ErrHolepunchAborted = &ConnError{Code: "HOLEPUNCH_ABORTED", Msg: "holepunch aborted"}
 	// ErrCannotHolepunch: the server is behind a NAT and offers no way to punch to it.
 	ErrCannotHolepunch = &ConnError{Code: "CANNOT_HOLEPUNCH", Msg: "cannot holepunch to remote"}
+	// ErrBadHolepunchReply: a PEER_HOLEPUNCH response was malformed or came from elsewhere.
+	ErrBadHolepunchReply = &ConnError{Code: "BAD_HOLEPUNCH_REPLY", Msg: "bad holepunch reply"}
+	// ErrHolepunchInvalid: the server's holepunch payload did not open or decode.
+	ErrHolepunchInvalid = &ConnError{Code: "HOLEPUNCH_INVALID", Msg: "invalid holepunch payload"}
+	// ErrHolepunchProbeTimeout: after the probes one side's NAT was still unclassified.
+	ErrHolepunchProbeTimeout = &ConnError{Code: "HOLEPUNCH_PROBE_TIMEOUT", Msg: "holepunching probe did not finish in time"}
+	// ErrHolepunchDoubleRandomizedNATs: both NATs give a new port per destination; no punch
+	// can work (a relay can).
+	ErrHolepunchDoubleRandomizedNATs = &ConnError{Code: "HOLEPUNCH_DOUBLE_RANDOMIZED_NATS", Msg: "both remote and local NATs are randomized"}
+	// ErrRemoteAborted: the server gave the holepunch up (its payload carried an error).
+	ErrRemoteAborted = &ConnError{Code: "REMOTE_ABORTED", Msg: "remote aborted"}
+	// ErrRemoteNotHolepunchable: no punch strategy fits the two NATs.
+	ErrRemoteNotHolepunchable = &ConnError{Code: "REMOTE_NOT_HOLEPUNCHABLE", Msg: "remote is not holepunchable"}
+	// ErrRemoteNotHolepunching: the server did not agree to punch.
+	ErrRemoteNotHolepunching = &ConnError{Code: "REMOTE_NOT_HOLEPUNCHING", Msg: "remote is not holepunching"}
 	// ErrAlreadyListening: Listen on a server that listens.
 	ErrAlreadyListening = &ConnError{Code: "ALREADY_LISTENING", Msg: "already listening"}
 	// ErrKeyPairAlreadyUsed: another server of this node listens on the key pair.

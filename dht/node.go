@@ -55,6 +55,10 @@ type Options struct {
 	// ConnectionKeepAlive is how often an idle connection sends an encrypted keep-alive;
 	// 0 means 5 s (the reference's connectionKeepAlive), negative means never.
 	ConnectionKeepAlive time.Duration
+	// RandomPunchInterval is the least time between the end of one holepunch involving a
+	// randomizing NAT and the start of the next (the reference's randomPunchInterval); 0
+	// means 20 s.
+	RandomPunchInterval time.Duration
 	// Logger receives lifecycle logs; nil discards them.
 	Logger *slog.Logger
 	// OnEvent receives the routing layer's events (see [rpc.Event]), in order.
@@ -78,6 +82,7 @@ type Node struct {
 	streams    map[*udx.Stream]struct{}      // guarded by mu; raw streams of connections, until done
 	destroyed  bool                          // guarded by mu
 	addrs      addrValidator
+	punch      *punchState // holepunching: extra sockets, random-punch limit, ConnInfo
 }
 
 // blocked are the reference's filterNode entries: stray testnet nodes kept out of tables.
@@ -134,6 +139,7 @@ func newNode(opts Options, start func(rpc.Options) (*rpc.Node, error)) (*Node, e
 		return nil, err
 	}
 	n.rpc = r
+	n.punch = newPunchState(n)
 	for _, cmd := range []uint64{records.CmdFindPeer, records.CmdLookup, records.CmdAnnounce, records.CmdUnannounce,
 		records.CmdMutablePut, records.CmdMutableGet, records.CmdImmutablePut, records.CmdImmutableGet} {
 		r.Handle(cmd, n.serveStorage)
@@ -229,6 +235,7 @@ func (n *Node) Destroy(ctx context.Context, opts DestroyOptions) error {
 	for _, s := range streams {
 		s.Destroy()
 	}
+	n.punch.pool.Close()
 	return n.rpc.Destroy()
 }
 

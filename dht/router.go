@@ -1,6 +1,7 @@
 package dht
 
 import (
+	"net"
 	"net/netip"
 
 	"github.com/hyperlan/hyperlan/dht/records"
@@ -16,11 +17,15 @@ import (
 // handshakeServer is what the router needs of a listening server.
 type handshakeServer interface {
 	// onHandshake answers Noise message 1 with message 2, or nil to stay silent (a firewall
-	// refusal, a closing server, a bad message). peer is the client as the first relay saw
-	// it, invalid for a direct handshake. It may block (the firewall callback runs in it).
-	onHandshake(noise []byte, peer netip.AddrPort, req *rpc.Request) []byte
-	// onHolepunch answers a relayed holepunch value, or nil.
-	onHolepunch(id uint64, payload []byte, peer netip.AddrPort, req *rpc.Request) []byte
+	// refusal, a closing server, a bad message), and names the socket the answer leaves from
+	// (nil: the one the request came in on; a server that punches answers from its puncher's
+	// socket, which the relay then reports to the client). peer is the client as the first
+	// relay saw it, invalid for a direct handshake. It may block (the firewall callback runs
+	// in it).
+	onHandshake(noise []byte, peer netip.AddrPort, req *rpc.Request) (reply []byte, from net.PacketConn)
+	// onHolepunch answers a relayed holepunch value, or nil, with the socket to answer from
+	// as onHandshake does. It may block.
+	onHolepunch(id uint64, payload []byte, peer netip.AddrPort, req *rpc.Request) (reply []byte, from net.PacketConn)
 }
 
 // routeOf returns the listening server of this node for target, or the address the server
@@ -88,18 +93,20 @@ func (n *Node) onPeerHandshake(req *rpc.Request) {
 // answerHandshake runs the server's side of a handshake and sends its answer the way the
 // request came: straight back to a client, or back through the relay chain.
 func (n *Node) answerHandshake(srv handshakeServer, hs records.Handshake, req *rpc.Request) {
-	reply := srv.onHandshake(hs.Noise, hs.PeerAddress, req)
+	reply, sock := srv.onHandshake(hs.Noise, hs.PeerAddress, req)
 	if reply == nil {
 		return
 	}
 	switch hs.Mode {
 	case records.ModeFromClient:
-		respondValue(req, &records.Handshake{Mode: records.ModeReply, Noise: reply}, req.From)
+		if b, err := records.AppendHandshake(nil, &records.Handshake{Mode: records.ModeReply, Noise: reply}); err == nil {
+			req.Respond(rpc.ReplyOptions{Value: b, To: req.From, Socket: sock})
+		}
 	case records.ModeFromRelay:
-		relayValue(req, &records.Handshake{Mode: records.ModeFromServer, Noise: reply, PeerAddress: hs.PeerAddress}, req.From)
+		relayValueFrom(req, sock, &records.Handshake{Mode: records.ModeFromServer, Noise: reply, PeerAddress: hs.PeerAddress}, req.From)
 	case records.ModeFromSecondRelay:
 		if hs.RelayAddress.IsValid() {
-			relayValue(req, &records.Handshake{Mode: records.ModeFromServer, Noise: reply, PeerAddress: hs.PeerAddress}, hs.RelayAddress)
+			relayValueFrom(req, sock, &records.Handshake{Mode: records.ModeFromServer, Noise: reply, PeerAddress: hs.PeerAddress}, hs.RelayAddress)
 		}
 	}
 }
@@ -128,11 +135,13 @@ func (n *Node) onPeerHolepunch(req *rpc.Request) {
 			return
 		}
 		go func() {
-			reply := srv.onHolepunch(hp.ID, hp.Payload, hp.PeerAddress, req)
+			reply, sock := srv.onHolepunch(hp.ID, hp.Payload, hp.PeerAddress, req)
 			if reply == nil {
 				return
 			}
-			relayHolepunch(req, &records.Holepunch{Mode: records.ModeFromServer, Payload: reply, PeerAddress: hp.PeerAddress}, req.From)
+			if b, err := records.AppendHolepunch(nil, &records.Holepunch{Mode: records.ModeFromServer, Payload: reply, PeerAddress: hp.PeerAddress}); err == nil {
+				req.RelayFrom(sock, b, req.From)
+			}
 		}()
 	case records.ModeFromServer:
 		if !hp.PeerAddress.IsValid() {
@@ -147,8 +156,13 @@ func (n *Node) onPeerHolepunch(req *rpc.Request) {
 
 // relayValue forwards req with the handshake value v to to.
 func relayValue(req *rpc.Request, v *records.Handshake, to netip.AddrPort) {
+	relayValueFrom(req, nil, v, to)
+}
+
+// relayValueFrom is relayValue sent from sock (nil: the socket req came in on).
+func relayValueFrom(req *rpc.Request, sock net.PacketConn, v *records.Handshake, to netip.AddrPort) {
 	if b, err := records.AppendHandshake(nil, v); err == nil {
-		req.Relay(b, to)
+		req.RelayFrom(sock, b, to)
 	}
 }
 

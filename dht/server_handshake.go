@@ -2,10 +2,12 @@ package dht
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"sync"
 	"time"
 
+	"github.com/hyperlan/hyperlan/dht/holepunch"
 	"github.com/hyperlan/hyperlan/dht/noise"
 	"github.com/hyperlan/hyperlan/dht/records"
 	"github.com/hyperlan/hyperlan/dht/rpc"
@@ -27,7 +29,8 @@ type serverHandshake struct {
 	slot  int    // holepunch id
 	ready chan struct{}
 
-	reply []byte // set before ready closes; nil: stay silent
+	reply     []byte      // set before ready closes; nil: stay silent
+	replySock *udx.Socket // set before ready closes: the puncher's socket the reply leaves from, or nil
 
 	mu      sync.Mutex
 	raw     *udx.Stream // nil once connected or given up
@@ -36,28 +39,38 @@ type serverHandshake struct {
 	remote  records.NoisePayload
 	timeout *time.Timer
 	cleared bool
+	path    Path // how the client is expected to arrive
+
+	// Holepunching (set up when neither side is open; server_holepunch.go).
+	secure  *records.SecurePayload // nil: the handshake offers no punching
+	puncher *holepunch.Puncher
+	round   uint64 // the highest round the client sent
 }
 
 // onHandshake implements handshakeServer.
-func (s *Server) onHandshake(msg []byte, peer netip.AddrPort, req *rpc.Request) []byte {
+func (s *Server) onHandshake(msg []byte, peer netip.AddrPort, req *rpc.Request) ([]byte, net.PacketConn) {
 	key := string(msg)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return nil
+		return nil, nil
 	}
-	if h := s.handshakes[key]; h != nil {
+	h := s.handshakes[key]
+	if h == nil {
+		h = &serverHandshake{s: s, key: key, slot: s.takeSlotLocked(), ready: make(chan struct{})}
+		s.handshakes[key] = h
+		kp := s.kp
+		s.mu.Unlock()
+		h.reply, h.replySock = h.run(kp, msg, peer, req)
+		close(h.ready)
+	} else {
 		s.mu.Unlock()
 		<-h.ready
-		return h.reply
 	}
-	h := &serverHandshake{s: s, key: key, slot: s.takeSlotLocked(), ready: make(chan struct{})}
-	s.handshakes[key] = h
-	kp := s.kp
-	s.mu.Unlock()
-	h.reply = h.run(kp, msg, peer, req)
-	close(h.ready)
-	return h.reply
+	if h.replySock == nil || s.isClosed() {
+		return h.reply, nil
+	}
+	return h.reply, h.replySock
 }
 
 func (s *Server) takeSlotLocked() int {
@@ -71,23 +84,24 @@ func (s *Server) takeSlotLocked() int {
 	return len(s.slots) - 1
 }
 
-// run answers message 1; it returns message 2 or nil.
-func (h *serverHandshake) run(kp KeyPair, msg []byte, peer netip.AddrPort, req *rpc.Request) []byte {
+// run answers message 1; it returns message 2 or nil, and the socket to send it from (nil:
+// the one the request came in on).
+func (h *serverHandshake) run(kp KeyPair, msg []byte, peer netip.AddrPort, req *rpc.Request) ([]byte, *udx.Socket) {
 	s, n := h.s, h.s.n
 	hs, err := noise.NewResponder(noise.IK, kp.SecretKey, nil, noise.PeerHandshakePrologue[:])
 	if err != nil {
 		h.clearLater()
-		return nil
+		return nil, nil
 	}
 	plain, err := hs.Recv(msg)
 	if err != nil {
 		h.clearLater()
-		return nil
+		return nil, nil
 	}
 	remote, _, err := records.ParseNoisePayload(plain)
 	if err != nil {
 		h.clearLater()
-		return nil
+		return nil, nil
 	}
 	remoteKey, _ := hs.RemotePublicKey()
 	direct := !peer.IsValid()
@@ -97,7 +111,7 @@ func (h *serverHandshake) run(kp KeyPair, msg []byte, peer netip.AddrPort, req *
 	}
 	if s.isClosed() || (s.opts.Firewall != nil && s.opts.Firewall(remoteKey, &remote, client)) {
 		h.clearLater()
-		return nil
+		return nil, nil
 	}
 
 	code := records.ConnErrorNone
@@ -127,7 +141,7 @@ func (h *serverHandshake) run(kp KeyPair, msg []byte, peer netip.AddrPort, req *
 		})
 		if err != nil {
 			h.clearLater()
-			return nil
+			return nil, nil
 		}
 	}
 	reply := records.NoisePayload{
@@ -139,10 +153,10 @@ func (h *serverHandshake) run(kp KeyPair, msg []byte, peer netip.AddrPort, req *
 	}
 	if open {
 		reply.Firewall = records.FirewallOpen
+	} else {
+		// Behind a NAT: the client may punch, through the relays we announced to.
+		reply.Holepunch = &records.HolepunchInfo{ID: uint64(h.slot), Relays: s.ann.holepunchRelays()}
 	}
-	// A server behind a NAT would offer its holepunch slot and relays here (Holepunch);
-	// without holepunching support it offers none, so clients dial the address the relay saw
-	// it at, which is right whenever the server is reachable without punching.
 	if raw != nil {
 		reply.UDX.ID = uint64(raw.ID())
 	}
@@ -162,11 +176,11 @@ func (h *serverHandshake) run(kp KeyPair, msg []byte, peer netip.AddrPort, req *
 			raw.Destroy()
 		}
 		h.clearLater()
-		return nil
+		return nil, nil
 	}
 	if raw == nil {
 		h.clearLater()
-		return msg
+		return msg, nil
 	}
 
 	h.mu.Lock()
@@ -180,16 +194,37 @@ func (h *serverHandshake) run(kp KeyPair, msg []byte, peer netip.AddrPort, req *
 			}
 		}
 		h.onSocket(sock, client)
-		return msg
+		return msg, nil
 	}
 	// Wait for the client to reach us: its first packet runs onSocket through the raw
-	// stream's firewall.
+	// stream's firewall. Unless we are open, we punch: answering from the puncher's socket
+	// tells the client where to punch to. A client behind our own NAT with a private address
+	// near ours connects on the LAN; the puncher is then only there for the rounds.
+	switch {
+	case h.sameLAN(client, req.To, &remote):
+		h.setupPuncher(result, remote.Firewall, PathLAN)
+		h.startTimeout()
+		return msg, nil
+	case open:
+		h.startTimeout()
+		return msg, nil
+	}
+	if p := h.setupPuncher(result, remote.Firewall, PathHolepunch); p != nil {
+		h.startTimeout()
+		return msg, p.Socket()
+	}
+	h.startTimeout()
+	return msg, nil
+}
+
+// startTimeout gives the client handshakeInitialTimeout to make contact (or to start
+// punching), then gives the handshake up.
+func (h *serverHandshake) startTimeout() {
 	h.mu.Lock()
 	if h.raw != nil {
 		h.timeout = time.AfterFunc(handshakeInitialTimeout, h.abort)
 	}
 	h.mu.Unlock()
-	return msg
 }
 
 // onSocket connects the raw stream to the client at from through sock, starts the encrypted
@@ -201,6 +236,7 @@ func (h *serverHandshake) onSocket(sock *udx.Socket, from netip.AddrPort) {
 	if h.timeout != nil {
 		h.timeout.Stop()
 	}
+	p, path := h.puncher, h.path
 	h.mu.Unlock()
 	if raw == nil {
 		return
@@ -208,17 +244,28 @@ func (h *serverHandshake) onSocket(sock *udx.Socket, from netip.AddrPort) {
 	h.clearLater()
 	if !from.IsValid() || from.Port() == 0 {
 		raw.Destroy()
+		h.stopPuncher()
 		return
 	}
 	if err := raw.Connect(sock, udx.StreamID(h.remote.UDX.ID), from); err != nil {
 		raw.Destroy()
+		h.stopPuncher()
 		return
 	}
-	c, err := h.s.n.startSession(raw, &h.result, h.hook, h.s.opts.OnMessage)
+	n := h.s.n
+	n.holdSocket(sock, raw)
+	info := ConnInfo{Path: path, Remote: from, LocalFirewall: records.FirewallUnknown, RemoteFirewall: h.remote.Firewall}
+	if public, ok := n.rpc.RemoteAddr(); ok && public.IsValid() {
+		info.LocalFirewall = records.FirewallOpen
+	}
+	infoFromPuncher(&info, p)
+	h.stopPuncher()
+	c, err := n.startSession(raw, &h.result, h.hook, h.s.opts.OnMessage)
 	if err != nil {
 		raw.Destroy()
 		return
 	}
+	n.recordConn(c, info)
 	h.s.deliver(c)
 }
 
@@ -231,6 +278,7 @@ func (h *serverHandshake) abort() {
 	if raw != nil {
 		raw.Destroy()
 	}
+	h.stopPuncher()
 	h.clearLater()
 }
 
@@ -255,10 +303,6 @@ func (h *serverHandshake) clearLater() {
 		s.mu.Unlock()
 	})
 }
-
-// onHolepunch implements handshakeServer: without holepunching support the server does not
-// answer holepunch rounds (it offered no relays to punch through).
-func (s *Server) onHolepunch(uint64, []byte, netip.AddrPort, *rpc.Request) []byte { return nil }
 
 func (s *Server) isClosed() bool {
 	s.mu.Lock()

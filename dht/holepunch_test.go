@@ -1,0 +1,180 @@
+package dht
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/hyperlan/hyperlan/dht/holepunch"
+	"github.com/hyperlan/hyperlan/dht/netsim"
+	"github.com/hyperlan/hyperlan/dht/records"
+	"github.com/hyperlan/hyperlan/dht/rpc"
+)
+
+// Holepunching across the NAT boxes of the in-memory network, in virtual time. The layout is
+// the NAT lab's (/work/shared/lab/NATLAB.md):
+//
+//	LAN A 192.168.1.0/24 behind 198.51.100.2 ─┐
+//	                                            internet: bootstrapper 192.0.2.10, nodes 192.0.2.11-18
+//	LAN B 192.168.2.0/24 behind 203.0.113.2 ──┘
+//
+// The server is in LAN A, the client in LAN B.
+
+type natLab struct {
+	t    *testing.T
+	net  *netsim.Network
+	nats [2]*netsim.NAT
+	all  []*Node
+	boot []rpc.BootstrapNode
+}
+
+var (
+	labLAN    = [2]netip.Prefix{netip.MustParsePrefix("192.168.1.0/24"), netip.MustParsePrefix("192.168.2.0/24")}
+	labPublic = [2]netip.Addr{netip.MustParseAddr("198.51.100.2"), netip.MustParseAddr("203.0.113.2")}
+)
+
+func newNATLab(t *testing.T, maps [2]netsim.Mapping, opts netsim.Options) *natLab {
+	t.Helper()
+	l := &natLab{t: t, net: netsim.New(opts)}
+	t.Cleanup(func() {
+		for _, n := range l.all {
+			n.Destroy(context.Background(), DestroyOptions{Force: true})
+		}
+		l.net.Close()
+	})
+	boot, err := Bootstrapper(49737, "192.0.2.10", Options{Host: "192.0.2.10", ListenPacket: l.net.ListenPacket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.all = append(l.all, boot)
+	l.boot = []rpc.BootstrapNode{{Host: "192.0.2.10", Port: 49737}}
+	for i := range 8 {
+		l.node(fmt.Sprintf("192.0.2.%d", 11+i), rpc.ModePersistent)
+	}
+	for i := range 2 {
+		l.nats[i] = l.net.AddNAT(netsim.NATOptions{Public: labPublic[i], Inside: labLAN[i], Mapping: maps[i]})
+	}
+	return l
+}
+
+// node starts a node at host and waits until it joined.
+func (l *natLab) node(host string, mode rpc.Mode) *Node {
+	l.t.Helper()
+	ip := netip.MustParseAddr(host)
+	n, err := New(Options{
+		Host: host, Mode: mode, ListenPacket: l.net.ListenPacket, Bootstrap: l.boot,
+		InterfaceAddrs: func() []netip.Addr { return []netip.Addr{ip} },
+	})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	l.all = append(l.all, n)
+	if err := n.Ready(context.Background()); err != nil {
+		l.t.Fatal(err)
+	}
+	return n
+}
+
+// home starts a node on LAN i (0: A, 1: B).
+func (l *natLab) home(i, host int) *Node {
+	a := labLAN[i].Addr().As4()
+	a[3] = byte(host)
+	return l.node(netip.AddrFrom4(a).String(), rpc.ModeAdaptive)
+}
+
+// echoServer listens on n and echoes every connection.
+func echoServer(t *testing.T, n *Node, kp KeyPair) *Server {
+	t.Helper()
+	srv := n.CreateServer(ServerOptions{OnConnection: func(c *Conn) {
+		defer c.Close()
+		io.Copy(c, c)
+		c.CloseWrite()
+	}})
+	if err := srv.Listen(context.Background(), kp); err != nil {
+		t.Fatal(err)
+	}
+	return srv
+}
+
+// echo checks that c carries data both ways.
+func echo(t *testing.T, c *Conn) {
+	t.Helper()
+	msg := []byte("through the NATs")
+	c.Write(msg)
+	c.CloseWrite()
+	got, err := io.ReadAll(c)
+	if err != nil || string(got) != string(msg) {
+		t.Fatalf("echo %q, %v", got, err)
+	}
+}
+
+func TestConnectThroughNATs(t *testing.T) {
+	cons, random := netsim.MappingEndpointIndependent, netsim.MappingRandom
+	for _, tc := range []struct {
+		name     string
+		maps     [2]netsim.Mapping // server's NAT, client's NAT
+		fw       [2]records.Firewall
+		strategy holepunch.Strategy // the client's
+		err      error
+	}{
+		// Fast open: the server's answering punch connects the client during the probe round,
+		// before the server's classification arrives and before any strategy runs.
+		{"consistent+consistent", [2]netsim.Mapping{cons, cons}, [2]records.Firewall{records.FirewallUnknown, records.FirewallConsistent}, holepunch.None, nil},
+		{"consistent+random", [2]netsim.Mapping{cons, random}, [2]records.Firewall{records.FirewallConsistent, records.FirewallRandom}, holepunch.Birthday, nil},
+		{"random+consistent", [2]netsim.Mapping{random, cons}, [2]records.Firewall{records.FirewallRandom, records.FirewallConsistent}, holepunch.RandomProbes, nil},
+		{"random+random", [2]netsim.Mapping{random, random}, [2]records.Firewall{}, holepunch.None, ErrHolepunchDoubleRandomizedNATs},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				l := newNATLab(t, tc.maps, netsim.Options{Delay: 5 * time.Millisecond, Seed: 3})
+				kp, _ := NewKeyPair(seed(0x61))
+				srvNode := l.home(0, 2)
+				srv := echoServer(t, srvNode, kp)
+				defer srv.Close(context.Background())
+				client := l.home(1, 2)
+				start := time.Now()
+				c, err := client.Connect(context.Background(), kp.PublicKey, nil)
+				if tc.err != nil {
+					// The reference reports HOLEPUNCH_ABORTED; the cause says why.
+					if !errors.Is(err, ErrHolepunchAborted) || !errors.Is(err, tc.err) {
+						t.Fatalf("Connect: %v, want %v caused by %v", err, ErrHolepunchAborted, tc.err)
+					}
+					t.Logf("failed after %v: %v", time.Since(start), err)
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				t.Logf("connected after %v", time.Since(start))
+				info, ok := client.ConnInfo(c)
+				if !ok {
+					t.Fatal("no ConnInfo")
+				}
+				if info.Path != PathHolepunch || info.Relayed() {
+					t.Errorf("path %v", info.Path)
+				}
+				if info.Remote.Addr() != labPublic[0] {
+					t.Errorf("connected to %v, want the server's NAT %v", info.Remote, labPublic[0])
+				}
+				if info.LocalFirewall != tc.fw[1] || info.RemoteFirewall != tc.fw[0] {
+					t.Errorf("firewalls: local %v remote %v, want %v and %v", info.LocalFirewall, info.RemoteFirewall, tc.fw[1], tc.fw[0])
+				}
+				if info.Strategy != tc.strategy {
+					t.Errorf("strategy %v, want %v", info.Strategy, tc.strategy)
+				}
+				synctest.Wait()
+				// Only the socket the stream uses is left of the punch.
+				if n := client.punch.pool.Len(); n != 1 {
+					t.Errorf("client keeps %d pooled sockets, want 1", n)
+				}
+				echo(t, c)
+			})
+		})
+	}
+}
