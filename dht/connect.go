@@ -146,7 +146,7 @@ func (c *connector) run(ctx context.Context) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.n.recordConn(conn, info)
+	c.n.recordConn(conn, c.raw, info)
 	// Open: the server's header arrived over the path chosen. A server that answered the
 	// handshake but never connects its stream gives up after the same 10 s.
 	octx, cancel := context.WithTimeout(ctx, handshakeInitialTimeout)

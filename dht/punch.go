@@ -93,7 +93,7 @@ type ConnInfo struct {
 func (i ConnInfo) Relayed() bool { return i.Path == PathRelay }
 
 // ConnInfo returns how c, a connection of this node, was made; false for a connection the
-// node does not know (another node's, or one that has ended).
+// node does not know (another node's, or one whose stream has finished).
 func (n *Node) ConnInfo(c *Conn) (ConnInfo, bool) {
 	n.punch.mu.Lock()
 	defer n.punch.mu.Unlock()
@@ -101,14 +101,15 @@ func (n *Node) ConnInfo(c *Conn) (ConnInfo, bool) {
 	return info, ok
 }
 
-// recordConn remembers info for c until c ends.
-func (n *Node) recordConn(c *Conn, info ConnInfo) {
+// recordConn remembers info for c until its stream raw finishes (the node destroys the
+// streams it made when it is destroyed).
+func (n *Node) recordConn(c *Conn, raw *udx.Stream, info ConnInfo) {
 	ps := n.punch
 	ps.mu.Lock()
 	ps.infos[c] = info
 	ps.mu.Unlock()
 	go func() {
-		<-c.Done()
+		<-raw.Done()
 		ps.mu.Lock()
 		delete(ps.infos, c)
 		ps.mu.Unlock()

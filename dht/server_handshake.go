@@ -265,7 +265,7 @@ func (h *serverHandshake) onSocket(sock *udx.Socket, from netip.AddrPort) {
 		raw.Destroy()
 		return
 	}
-	n.recordConn(c, info)
+	n.recordConn(c, raw, info)
 	h.s.deliver(c)
 }
 
