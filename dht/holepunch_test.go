@@ -114,6 +114,14 @@ func echo(t *testing.T, c *Conn) {
 }
 
 func TestConnectThroughNATs(t *testing.T) {
+	t.Run("clean", func(t *testing.T) { testConnectThroughNATs(t, netsim.Options{Delay: 5 * time.Millisecond, Seed: 3}) })
+	// The NAT lab's impaired case: 50 ms each way and 1% loss; the reference's retries cope.
+	t.Run("impaired", func(t *testing.T) {
+		testConnectThroughNATs(t, netsim.Options{Delay: 50 * time.Millisecond, Loss: 0.01, Seed: 4})
+	})
+}
+
+func testConnectThroughNATs(t *testing.T, opts netsim.Options) {
 	cons, random := netsim.MappingEndpointIndependent, netsim.MappingRandom
 	for _, tc := range []struct {
 		name     string
@@ -131,7 +139,7 @@ func TestConnectThroughNATs(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				l := newNATLab(t, tc.maps, netsim.Options{Delay: 5 * time.Millisecond, Seed: 3})
+				l := newNATLab(t, tc.maps, opts)
 				kp, _ := NewKeyPair(seed(0x61))
 				srvNode := l.home(0, 2)
 				srv := echoServer(t, srvNode, kp)
@@ -162,7 +170,7 @@ func TestConnectThroughNATs(t *testing.T) {
 				if info.Remote.Addr() != labPublic[0] {
 					t.Errorf("connected to %v, want the server's NAT %v", info.Remote, labPublic[0])
 				}
-				if info.LocalFirewall != tc.fw[1] || info.RemoteFirewall != tc.fw[0] {
+				if info.LocalFirewall != tc.fw[1] || (info.RemoteFirewall != tc.fw[0] && info.Strategy != holepunch.None) {
 					t.Errorf("firewalls: local %v remote %v, want %v and %v", info.LocalFirewall, info.RemoteFirewall, tc.fw[1], tc.fw[0])
 				}
 				if info.Strategy != tc.strategy {
@@ -177,4 +185,57 @@ func TestConnectThroughNATs(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestConnectSameLAN: client and server behind one NAT connect at the server's private
+// address (the LAN ping), while the server pre-punches and answers from its usual socket.
+func TestConnectSameLAN(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newNATLab(t, [2]netsim.Mapping{netsim.MappingRandom, netsim.MappingRandom}, netsim.Options{Delay: 5 * time.Millisecond, Seed: 5})
+		kp, _ := NewKeyPair(seed(0x62))
+		srvNode := l.home(0, 2)
+		srv := echoServer(t, srvNode, kp)
+		defer srv.Close(context.Background())
+		client := l.home(0, 3)
+		c, err := client.Connect(context.Background(), kp.PublicKey, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		info, _ := client.ConnInfo(c)
+		if info.Path != PathLAN || info.Remote != netip.AddrPortFrom(netip.MustParseAddr("192.168.1.2"), srvNode.LocalAddr().Port()) {
+			t.Errorf("connected by %v to %v, want the server's private address", info.Path, info.Remote)
+		}
+		echo(t, c)
+	})
+}
+
+// TestRandomPunchInterval: a node runs one punch involving a random NAT at a time and none
+// within Options.RandomPunchInterval of the last; the server then answers TRY_LATER, which a
+// client without a relay takes as the end (HOLEPUNCH_ABORTED caused by REMOTE_ABORTED).
+func TestRandomPunchInterval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newNATLab(t, [2]netsim.Mapping{netsim.MappingRandom, netsim.MappingEndpointIndependent}, netsim.Options{Delay: 5 * time.Millisecond, Seed: 6})
+		kp, _ := NewKeyPair(seed(0x63))
+		srvNode := l.home(0, 2)
+		srv := echoServer(t, srvNode, kp)
+		defer srv.Close(context.Background())
+		ctx := context.Background()
+
+		c, err := l.home(1, 2).Connect(ctx, kp.PublicKey, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		_, err = l.home(1, 3).Connect(ctx, kp.PublicKey, nil)
+		if !errors.Is(err, ErrHolepunchAborted) || !errors.Is(err, ErrRemoteAborted) {
+			t.Fatalf("second random punch at once: %v, want HOLEPUNCH_ABORTED caused by REMOTE_ABORTED", err)
+		}
+		time.Sleep(holepunch.DefaultRandomPunchInterval)
+		c, err = l.home(1, 4).Connect(ctx, kp.PublicKey, nil)
+		if err != nil {
+			t.Fatalf("random punch after the interval: %v", err)
+		}
+		c.Close()
+	})
 }

@@ -58,7 +58,8 @@ func interfaceAddrs() []netip.Addr {
 // addrValidator remembers which local hosts can reach themselves over UDP (hyperdht's
 // validateLocalAddresses: a host that cannot, such as an address of a down interface, is not
 // shared). Each host is probed once: a datagram from a socket bound to it, to itself, must
-// arrive within 500 ms.
+// arrive within 500 ms. The socket is opened the way the node opens its own
+// (Options.ListenPacket), so that the probe runs where the node's sockets live.
 type addrValidator struct {
 	mu    sync.Mutex
 	hosts map[netip.Addr]*addrCheck
@@ -69,7 +70,12 @@ type addrCheck struct {
 	ok   bool
 }
 
-func (v *addrValidator) filter(ctx context.Context, addrs []netip.AddrPort) []netip.AddrPort {
+// filter returns the addresses whose host passed the probe; listen opens the probe sockets
+// (nil means net.ListenPacket).
+func (v *addrValidator) filter(ctx context.Context, listen func(network, address string) (net.PacketConn, error), addrs []netip.AddrPort) []netip.AddrPort {
+	if listen == nil {
+		listen = net.ListenPacket
+	}
 	checks := make([]*addrCheck, len(addrs))
 	v.mu.Lock()
 	if v.hosts == nil {
@@ -80,7 +86,7 @@ func (v *addrValidator) filter(ctx context.Context, addrs []netip.AddrPort) []ne
 		if c == nil {
 			c = &addrCheck{done: make(chan struct{})}
 			v.hosts[a.Addr()] = c
-			go c.run(a.Addr())
+			go c.run(listen, a.Addr())
 		}
 		checks[i] = c
 	}
@@ -99,20 +105,20 @@ func (v *addrValidator) filter(ctx context.Context, addrs []netip.AddrPort) []ne
 	return out
 }
 
-func (c *addrCheck) run(host netip.Addr) {
+func (c *addrCheck) run(listen func(network, address string) (net.PacketConn, error), host netip.Addr) {
 	defer close(c.done)
-	pc, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(host, 0)))
+	pc, err := listen("udp4", netip.AddrPortFrom(host, 0).String())
 	if err != nil {
 		return
 	}
 	defer pc.Close()
-	self := pc.LocalAddr().(*net.UDPAddr).AddrPort()
-	if _, err := pc.WriteToUDPAddrPort([]byte{0}, self); err != nil {
+	self := pc.LocalAddr()
+	if _, err := pc.WriteTo([]byte{0}, self); err != nil {
 		return
 	}
 	pc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
 	var b [1]byte
-	_, _, err = pc.ReadFromUDPAddrPort(b[:])
+	_, _, err = pc.ReadFrom(b[:])
 	c.ok = err == nil
 }
 

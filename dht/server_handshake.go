@@ -128,7 +128,7 @@ func (h *serverHandshake) run(kp KeyPair, msg []byte, peer netip.AddrPort, req *
 	}
 	if !s.opts.NoLocalAddresses {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		addrs = append(addrs, n.addrs.filter(ctx, n.localAddresses())...)
+		addrs = append(addrs, n.addrs.filter(ctx, n.opts.ListenPacket, n.localAddresses())...)
 		cancel()
 	}
 

@@ -38,7 +38,7 @@ func (h *serverHandshake) sameLAN(client, to netip.AddrPort, remote *records.Noi
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	_, ok := matchAddress(n.addrs.filter(ctx, n.localAddresses()), private)
+	_, ok := matchAddress(n.addrs.filter(ctx, n.opts.ListenPacket, n.localAddresses()), private)
 	return ok
 }
 
