@@ -37,10 +37,13 @@
 // them in a PEER_HANDSHAKE request, and they relay it to the server, whose answer comes back
 // the same way (the router, hyperdht lib/router.js). Both payloads carry each side's UDX
 // stream id and addresses; the client then connects its stream to the server's address and
-// the secret-stream header exchange starts the session. Servers and clients reachable without
-// holepunching (public addresses, one host, one LAN) connect today; a server behind a NAT
-// needs holepunching, which is not implemented yet: it offers no holepunch relays and
-// clients fail with [ErrCannotHolepunch] or reach it only on the same LAN. Errors carry the
+// the secret-stream header exchange starts the session. A server behind a NAT is reached by
+// holepunching as the reference does it (package holepunch): both sides classify their NATs
+// (open, consistent, random) from what DHT nodes report, exchange sealed PEER_HOLEPUNCH rounds
+// through the relays, and punch: at once when both NATs are consistent, with the birthday
+// strategy (256 sockets) when one is random; two random NATs cannot be punched
+// ([ErrHolepunchAborted], caused by [ErrHolepunchDoubleRandomizedNATs]). Peers behind one NAT
+// connect on their LAN. [Node.ConnInfo] tells how a connection was made. Errors carry the
 // reference's codes ([ConnError]): [ErrPeerNotFound], [ErrPeerConnectionFailed] (also a
 // firewall refusal, which the reference answers with silence), [ErrServerError] and others.
 package dht

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -160,6 +161,9 @@ func testConnectThroughNATs(t *testing.T, opts netsim.Options) {
 				}
 				defer c.Close()
 				t.Logf("connected after %v", time.Since(start))
+				if info, _ := client.ConnInfo(c); !strings.HasPrefix(info.String(), "holepunch to ") {
+					t.Errorf("ConnInfo.String %q", info)
+				}
 				info, ok := client.ConnInfo(c)
 				if !ok {
 					t.Fatal("no ConnInfo")

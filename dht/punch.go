@@ -92,6 +92,17 @@ type ConnInfo struct {
 // Relayed reports whether the stream goes through a relay rather than straight to the peer.
 func (i ConnInfo) Relayed() bool { return i.Path == PathRelay }
 
+// String describes the connection in one line, for logs and the CLI, such as
+// "holepunch to 198.51.100.2:40000, NATs local consistent remote random, strategy random-probes".
+func (i ConnInfo) String() string {
+	s := i.Path.String() + " to " + i.Remote.String() +
+		", NATs local " + i.LocalFirewall.String() + " remote " + i.RemoteFirewall.String()
+	if i.Strategy != holepunch.None {
+		s += ", strategy " + i.Strategy.String()
+	}
+	return s
+}
+
 // ConnInfo returns how c, a connection of this node, was made; false for a connection the
 // node does not know (another node's, or one whose stream has finished).
 func (n *Node) ConnInfo(c *Conn) (ConnInfo, bool) {
