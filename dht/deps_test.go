@@ -45,7 +45,7 @@ var prefixRules = []struct {
 	{"dht/dhttest", []string{"dht/"}, "test helpers build testnets from the layers"},
 	{"dht/internal/", []string{"dht/"}, "private helpers of the DHT layers"},
 	{"tun/tuntest", []string{"tun"}, "the fake device implements tun's interfaces"},
-	{"peers", []string{"dht", "dht/", "tun", "routing"}, "the VPN engine takes a DHT node, a TUN device and a router"},
+	{"peers", []string{"dht", "dht/", "tun", "routing", "configs"}, "the VPN engine takes a DHT node, a TUN device and a router, and runs a validated config (members' keys, addresses, the network secret and its topic) so that the CLI and tests hand it the one type configs checked"},
 	{"cmd/", []string{""}, "the CLI wires everything"},
 	{"interop/bench/", []string{"dht", "dht/", "interop", "interop/bench/internal/"}, "benchmark tools drive our layers against the reference, with their shared process and /proc helpers"},
 }

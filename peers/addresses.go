@@ -1,0 +1,160 @@
+package peers
+
+import (
+	"bytes"
+	"net/netip"
+	"slices"
+
+	"github.com/hyperlan/hyperlan/routing"
+)
+
+// Which member owns which addresses: the table the data plane looks up, and the router
+// config that sends the network and the members' subnets into the device.
+
+// privateRanges are where a member admitted by the secret may advertise subnets: private
+// IPv4 space, shared address space (CGNAT) and IPv6 unique local addresses. Knowing the
+// secret must not let anyone draw a member's Internet traffic into the VPN (a default
+// route, a public prefix); a configured peer's routes are the administrator's and free.
+var privateRanges = []netip.Prefix{
+	netip.MustParsePrefix("10.0.0.0/8"),
+	netip.MustParsePrefix("172.16.0.0/12"),
+	netip.MustParsePrefix("192.168.0.0/16"),
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("fc00::/7"),
+}
+
+// rebuildLocked recomputes every member's claims and swaps in a new table: configured peers
+// first (by key), then members admitted by the secret in the order they joined. A prefix
+// claimed already, and one overlapping this node's own addresses or subnets, is skipped.
+// The router's config is marked out of date.
+func (e *Engine) rebuildLocked() {
+	list := make([]*peer, 0, len(e.peers))
+	for _, p := range e.peers {
+		list = append(list, p)
+	}
+	slices.SortFunc(list, func(a, b *peer) int {
+		switch {
+		case a.configured != b.configured:
+			if a.configured {
+				return -1
+			}
+			return 1
+		case !a.configured && !a.joined.Equal(b.joined):
+			return a.joined.Compare(b.joined)
+		}
+		return bytes.Compare(a.key[:], b.key[:])
+	})
+	var entries []tableEntry
+	taken := make(map[netip.Prefix]bool)
+	for _, p := range list {
+		p.allowed = nil
+		for _, c := range e.claimsLocked(p) {
+			c = c.Masked()
+			if !c.IsValid() || taken[c] || e.overlapsSelf(c) {
+				continue
+			}
+			taken[c] = true
+			p.allowed = append(p.allowed, c)
+			entries = append(entries, tableEntry{prefix: c, peer: p})
+		}
+	}
+	e.table.Store(newTable(entries))
+	e.dirty = true
+}
+
+// claimsLocked lists what p may claim: a configured peer's addresses and routes from the
+// config; a secret member's, while it is connected, from its hello: its addresses when they
+// are inside the network's prefixes, its subnets when private and outside them.
+func (e *Engine) claimsLocked(p *peer) []netip.Prefix {
+	var out []netip.Prefix
+	if p.configured {
+		c := &p.cfg
+		if c.Address.IsValid() {
+			out = append(out, netip.PrefixFrom(c.Address, 32))
+		}
+		if c.Address6.IsValid() {
+			out = append(out, netip.PrefixFrom(c.Address6, 128))
+		}
+		return append(out, c.Routes...)
+	}
+	h := p.hello
+	if h == nil || p.active.Load() == nil {
+		return nil
+	}
+	n := &e.cfg.Network
+	if h.ipv4.Is4() && n.IPv4.Contains(h.ipv4) {
+		out = append(out, netip.PrefixFrom(h.ipv4, 32))
+	}
+	if h.ipv6.Is6() && n.IPv6.IsValid() && n.IPv6.Contains(h.ipv6) {
+		out = append(out, netip.PrefixFrom(h.ipv6, 128))
+	}
+	for _, r := range h.routes {
+		if r.Overlaps(n.IPv4) || (n.IPv6.IsValid() && r.Overlaps(n.IPv6)) || !private(r) {
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// private reports whether r lies inside one of privateRanges.
+func private(r netip.Prefix) bool {
+	for _, pr := range privateRanges {
+		if r.Bits() >= pr.Bits() && pr.Contains(r.Addr()) {
+			return true
+		}
+	}
+	return false
+}
+
+// overlapsSelf reports whether c covers or lies in one of this node's own addresses or
+// subnets.
+func (e *Engine) overlapsSelf(c netip.Prefix) bool {
+	for _, s := range e.selfAddrs {
+		if c.Overlaps(s) {
+			return true
+		}
+	}
+	for _, s := range e.selfRoutes {
+		if c.Overlaps(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// routerConfigLocked is the OS state the engine wants: the node's addresses with the
+// network's prefix lengths, routes for the network's prefixes and for every subnet of a
+// member outside them, and the MTU.
+func (e *Engine) routerConfigLocked() routing.Config {
+	n := &e.cfg.Network
+	c := routing.Config{MTU: e.cfg.Node.MTU}
+	c.Addrs = append(c.Addrs, netip.PrefixFrom(e.cfg.Node.Address, n.IPv4.Bits()))
+	c.Routes = append(c.Routes, n.IPv4.Masked())
+	if n.IPv6.IsValid() {
+		if a := e.cfg.Node.Address6; a.IsValid() {
+			c.Addrs = append(c.Addrs, netip.PrefixFrom(a, n.IPv6.Bits()))
+		}
+		c.Routes = append(c.Routes, n.IPv6.Masked())
+	}
+	for _, r := range e.table.Load().routes {
+		if n.IPv4.Contains(r.Addr()) && r.Bits() >= n.IPv4.Bits() ||
+			n.IPv6.IsValid() && n.IPv6.Contains(r.Addr()) && r.Bits() >= n.IPv6.Bits() {
+			continue
+		}
+		c.Routes = append(c.Routes, r)
+	}
+	slices.SortFunc(c.Routes, comparePrefix)
+	return c
+}
+
+func comparePrefix(a, b netip.Prefix) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return a.Bits() - b.Bits()
+}
+
+func sameConfig(a, b routing.Config) bool {
+	return a.MTU == b.MTU && slices.Equal(a.Addrs, b.Addrs) && slices.Equal(a.Routes, b.Routes)
+}

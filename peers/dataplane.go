@@ -1,0 +1,310 @@
+package peers
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/hyperlan/hyperlan/dht"
+	"github.com/hyperlan/hyperlan/dht/udx"
+	"github.com/hyperlan/hyperlan/tun"
+)
+
+// The data plane, after wireguard-go's device/send.go and receive.go: one goroutine reads
+// batches from the device and sends each packet as one encrypted datagram on its member's
+// connection (TrySend: never waiting, never the reliable stream); datagrams from members are
+// checked and queued, on the socket goroutines that deliver them, for one goroutine that
+// writes them to the device in batches. Buffers come from fixed pools: nothing is allocated
+// per packet.
+
+// Sizes of the data plane's buffers.
+const (
+	// rxBufSize holds any datagram a connection can deliver: a UDX message of the largest
+	// MTU (udx.MTUMax) is smaller.
+	rxBufSize = 2048
+	// rxQueue is how many packets from members may wait for the device.
+	rxQueue = 256
+)
+
+// rxPoolSize returns the size and number of the buffers of packets for dev. A device that
+// takes batches (Linux with offloads) coalesces the packets of a flow into the first one's
+// buffer when it has room, so those buffers take a whole super-packet; they are allocated
+// as the load needs them, up to two batches' worth.
+func rxPoolSize(dev tun.Device) (size, count int) {
+	if b := dev.BatchSize(); b > 1 {
+		return tun.Headroom + tun.MaxPacketSize, max(2*b, rxQueue)
+	}
+	return tun.Headroom + rxBufSize, rxQueue
+}
+
+// buffer is one packet on its way to the device, at data[tun.Headroom:][:n].
+type buffer struct {
+	data []byte
+	n    int
+}
+
+// bufferPool hands out up to max buffers, allocating them on first use.
+type bufferPool struct {
+	free chan *buffer
+	made atomic.Int32
+	max  int32
+	size int
+}
+
+func newBufferPool(max, size int) *bufferPool {
+	return &bufferPool{free: make(chan *buffer, max), max: int32(max), size: size}
+}
+
+// get returns a buffer, or nil when all of them are in use.
+func (p *bufferPool) get() *buffer {
+	select {
+	case b := <-p.free:
+		return b
+	default:
+	}
+	if p.made.Add(1) > p.max {
+		p.made.Add(-1)
+		return nil
+	}
+	return &buffer{data: make([]byte, p.size)}
+}
+
+func (p *bufferPool) put(b *buffer) {
+	b.n = 0
+	select {
+	case p.free <- b:
+	default:
+		p.made.Add(-1)
+	}
+}
+
+// counters are the data plane's drop counts (see [Counters]).
+type counters struct {
+	noRoute, noSession, sendDropped, tooBig, fragmented atomic.Uint64
+	spoofed, malformed, recvDropped, deviceErrors       atomic.Uint64
+}
+
+func (c *counters) snapshot() Counters {
+	return Counters{
+		NoRoute: c.noRoute.Load(), NoSession: c.noSession.Load(), SendDropped: c.sendDropped.Load(),
+		TooBig: c.tooBig.Load(), Fragmented: c.fragmented.Load(), Spoofed: c.spoofed.Load(),
+		Malformed: c.malformed.Load(), RecvDropped: c.recvDropped.Load(), DeviceErrors: c.deviceErrors.Load(),
+	}
+}
+
+// sender is what the data plane sends datagrams with: a *dht.Conn.
+type sender interface {
+	TrySend(b []byte) error
+}
+
+// routineReadTUN reads packets from the device until it is closed; any other read error
+// is counted and reading goes on. It reports a device that fails every read for a second
+// as fatal.
+func (e *Engine) routineReadTUN() {
+	defer e.wg.Done()
+	batch := e.dev.BatchSize()
+	size := tun.Headroom + max(e.dev.MTU(), rxBufSize)
+	bufs := make([][]byte, batch)
+	for i := range bufs {
+		bufs[i] = make([]byte, size)
+	}
+	sizes := make([]int, batch)
+	scratch := make([]byte, size)
+	var failing time.Time
+	for {
+		n, err := e.dev.Read(bufs, sizes, tun.Headroom)
+		for i := range n {
+			e.route(bufs[i][tun.Headroom:tun.Headroom+sizes[i]], scratch)
+		}
+		if err == nil {
+			failing = time.Time{}
+			continue
+		}
+		if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) {
+			return
+		}
+		e.counters.deviceErrors.Add(1)
+		if n > 0 {
+			continue
+		}
+		if failing.IsZero() {
+			failing = time.Now()
+		} else if time.Since(failing) > time.Second {
+			e.fail(err)
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// route sends one packet from the device to the member its destination belongs to.
+// scratch is the reader's buffer for IPv4 fragments.
+func (e *Engine) route(pkt, scratch []byte) {
+	_, dst, ok := packetAddrs(pkt)
+	if !ok {
+		e.counters.malformed.Add(1)
+		return
+	}
+	p := e.table.Load().lookup(dst)
+	if p == nil {
+		e.counters.noRoute.Add(1)
+		return
+	}
+	s := p.active.Load()
+	if s == nil {
+		e.counters.noSession.Add(1)
+		return
+	}
+	e.send(p, s, pkt, scratch)
+}
+
+// send sends pkt on s and keeps the session's path size current: the largest packet that
+// went through, or the floor after a packet no larger was refused (the path changed).
+func (e *Engine) send(p *peer, s *session, pkt, scratch []byte) {
+	err := s.dg.TrySend(pkt)
+	if err == nil {
+		if len(pkt) > int(s.fits.Load()) {
+			s.fits.Store(int32(len(pkt)))
+		}
+		p.txBytes.Add(uint64(len(pkt)))
+		p.txPackets.Add(1)
+		return
+	}
+	if !errors.Is(err, udx.ErrMessageTooLarge) {
+		e.counters.sendDropped.Add(1)
+		return
+	}
+	fits := int(s.fits.Load())
+	if len(pkt) <= fits {
+		fits = e.floor
+		s.fits.Store(int32(fits))
+	}
+	if pkt[0]>>4 == 4 && binary.BigEndian.Uint16(pkt[6:])&ipv4DF == 0 {
+		e.counters.fragmented.Add(1)
+		sent := fragmentIPv4(pkt, fits, scratch, s.dg.TrySend)
+		p.txPackets.Add(uint64(sent))
+		p.txBytes.Add(uint64(len(pkt)))
+		return
+	}
+	e.counters.tooBig.Add(1)
+	b := e.rx.get()
+	if b == nil {
+		return
+	}
+	out := appendTooBig(b.data[:tun.Headroom], pkt, fits)
+	b.n = len(out) - tun.Headroom
+	if b.n == 0 {
+		e.rx.put(b)
+		return
+	}
+	e.queue(b)
+}
+
+// onDatagram is the DHT's datagram callback of every connection: it runs on a socket
+// goroutine and b is valid only during the call.
+func (e *Engine) onDatagram(c *dht.Conn, b []byte) {
+	v, ok := e.conns.Load(c)
+	if !ok {
+		return
+	}
+	s := v.(*session)
+	if !s.ready.Load() {
+		return
+	}
+	e.receive(s.peer, b)
+}
+
+// receive checks one packet from p and queues it for the device: its source must be one
+// of p's addresses or subnets (the table's lookup of the source is p), or it is dropped.
+func (e *Engine) receive(p *peer, pkt []byte) {
+	src, _, ok := packetAddrs(pkt)
+	if !ok || len(pkt) > rxBufSize {
+		e.counters.malformed.Add(1)
+		return
+	}
+	if e.table.Load().lookup(src) != p {
+		e.counters.spoofed.Add(1)
+		return
+	}
+	p.rxBytes.Add(uint64(len(pkt)))
+	p.rxPackets.Add(1)
+	b := e.rx.get()
+	if b == nil {
+		e.counters.recvDropped.Add(1)
+		return
+	}
+	b.n = copy(b.data[tun.Headroom:], pkt)
+	e.queue(b)
+}
+
+// queue hands b to routineWriteTUN, or drops it when the queue is full.
+func (e *Engine) queue(b *buffer) {
+	select {
+	case e.toTUN <- b:
+	default:
+		e.counters.recvDropped.Add(1)
+		e.rx.put(b)
+	}
+}
+
+// routineWriteTUN writes the queued packets to the device, as many per call as have
+// queued up to a batch, until the engine stops.
+func (e *Engine) routineWriteTUN() {
+	defer e.wg.Done()
+	batch := e.dev.BatchSize()
+	held := make([]*buffer, 0, batch)
+	bufs := make([][]byte, 0, batch)
+	for {
+		var b *buffer
+		select {
+		case b = <-e.toTUN:
+		case <-e.ctx.Done():
+			return
+		}
+		held = append(held[:0], b)
+	drain:
+		for len(held) < batch {
+			select {
+			case b = <-e.toTUN:
+				held = append(held, b)
+			default:
+				break drain
+			}
+		}
+		bufs = bufs[:0]
+		for _, h := range held {
+			bufs = append(bufs, h.data[:tun.Headroom+h.n])
+		}
+		closed := e.writeAll(bufs)
+		for i, h := range held {
+			e.rx.put(h)
+			held[i] = nil
+		}
+		if closed {
+			return
+		}
+	}
+}
+
+// writeAll writes bufs to the device, skipping over packets it refuses. It reports whether
+// the device is closed.
+func (e *Engine) writeAll(bufs [][]byte) bool {
+	for len(bufs) > 0 {
+		n, err := e.dev.Write(bufs, tun.Headroom)
+		if err == nil {
+			return false
+		}
+		if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) {
+			return true
+		}
+		e.counters.deviceErrors.Add(1)
+		if n >= len(bufs) {
+			return false
+		}
+		bufs = bufs[n+1:]
+	}
+	return false
+}
