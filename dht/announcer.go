@@ -2,6 +2,8 @@ package dht
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"net/netip"
 	"sync"
 	"time"
@@ -13,7 +15,16 @@ import (
 
 // Announcer schedule (hyperdht lib/announcer.js): every 3 s the relays are pinged; after 100
 // rounds (about 5 minutes), or as soon as fewer than minActiveRelays of them answer, the
-// server announces itself again.
+// server announces itself again. [Server.Refresh] (which the node calls on a network change)
+// announces at once.
+//
+// Two triggers are ours, not the reference's, and change nothing on the wire. A relay
+// forwards handshakes to the address our ANNOUNCE came from, so when a ping's answer shows
+// that a relay now sees us at another address (the router's public address changed, or its
+// mapping was renewed with another port), the relays are stale and the server announces
+// again at once; the reference keeps them until its next scheduled announce. And an announce
+// that reached no relay is retried after 3 s, doubling to the 5 minutes, where the reference
+// waits the full 5 minutes.
 const (
 	relayPingInterval = 3 * time.Second
 	relayPingRounds   = 100
@@ -29,11 +40,13 @@ type announcer struct {
 	target [32]byte
 
 	mu       sync.Mutex
-	relays   []records.RelayInfo // guarded by mu; relay and our address as it sees us
-	addrs    []netip.AddrPort    // guarded by mu; shared in handshakes (at most 3)
-	closest  []netip.AddrPort    // guarded by mu; seeds the next query
-	current  map[netip.AddrPort]bool
-	previous map[netip.AddrPort]bool
+	relays   []records.RelayInfo               // guarded by mu; relay and our address as it sees us
+	addrs    []netip.AddrPort                  // guarded by mu; shared in handshakes (at most 3)
+	closest  []netip.AddrPort                  // guarded by mu; seeds the next query
+	current  map[netip.AddrPort]bool           // guarded by mu; the relays announced to
+	previous map[netip.AddrPort]bool           // guarded by mu; the relays of the update before
+	seen     map[netip.AddrPort]netip.AddrPort // guarded by mu; current relay -> our address as it saw us
+	updates  int                               // guarded by mu; updates done, for tests
 	stopped  bool
 	wake     chan struct{} // refresh
 	quit     chan struct{}
@@ -91,6 +104,7 @@ func (a *announcer) update(ctx context.Context) error {
 	}
 	var relays []records.RelayInfo
 	current := map[netip.AddrPort]bool{}
+	seen := map[netip.AddrPort]netip.AddrPort{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	peer := records.Peer{PublicKey: a.kp.PublicKey}
@@ -110,6 +124,7 @@ func (a *announcer) update(ctx context.Context) error {
 				relays = append(relays, records.RelayInfo{RelayAddress: r.From, PeerAddress: r.To})
 			}
 			current[r.From] = true
+			seen[r.From] = r.To
 		}()
 	}
 	wg.Wait()
@@ -120,7 +135,8 @@ func (a *announcer) update(ctx context.Context) error {
 		delete(gone, addr)
 	}
 	a.previous, a.current = a.current, current
-	a.relays, a.addrs, a.closest = relays, addrs, res.ClosestNodes()
+	a.relays, a.addrs, a.closest, a.seen = relays, addrs, res.ClosestNodes(), seen
+	a.updates++
 	a.mu.Unlock()
 	a.unannounceAt(ctx, gone)
 	return nil
@@ -146,7 +162,9 @@ func (a *announcer) unannounceAt(ctx context.Context, nodes map[netip.AddrPort]b
 	wg.Wait()
 }
 
-// loop pings the relays and re-announces on schedule until stop.
+// loop pings the relays and re-announces on schedule until stop: after relayPingRounds pings,
+// when too few relays answer, when one sees us at a new address, on refresh, and (backing off)
+// while the last announce reached no relay.
 func (a *announcer) loop() {
 	defer close(a.loopDone)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -155,17 +173,27 @@ func (a *announcer) loop() {
 		<-a.quit
 		cancel()
 	}()
+	retry := relayPingInterval
 	for {
-		for i := 0; i < relayPingRounds; i++ {
+		rounds := relayPingRounds
+		if !a.announced() {
+			// The last announce reached no relay (offline, or the network was still
+			// changing): try again sooner than the schedule.
+			rounds = int(retry / relayPingInterval)
+			retry = min(2*retry, relayPingRounds*relayPingInterval)
+		} else {
+			retry = relayPingInterval
+		}
+		for i := 0; i < rounds; i++ {
 			select {
 			case <-a.quit:
 				return
 			case <-a.wake:
-				i = relayPingRounds
+				i = rounds
 				continue
 			case <-time.After(relayPingInterval):
 			}
-			if !a.relaysAlive(ctx) {
+			if !a.relaysCurrent(ctx) {
 				break
 			}
 		}
@@ -178,32 +206,49 @@ func (a *announcer) loop() {
 	}
 }
 
-// relaysAlive pings the current relays; it reports false when fewer than
-// min(relays, minActiveRelays) answer.
-func (a *announcer) relaysAlive(ctx context.Context) bool {
+// announced reports whether the last update announced to at least one relay.
+func (a *announcer) announced() bool {
 	a.mu.Lock()
-	var nodes []netip.AddrPort
-	for addr := range a.current {
-		nodes = append(nodes, addr)
-	}
+	defer a.mu.Unlock()
+	return len(a.current) > 0
+}
+
+// relaysCurrent pings the current relays; it reports false when fewer than
+// min(relays, minActiveRelays) answer, or when one of them now sees us at another address
+// than the one our announce came from (where it forwards handshakes to).
+func (a *announcer) relaysCurrent(ctx context.Context) bool {
+	a.mu.Lock()
+	seen := maps.Clone(a.seen)
 	a.mu.Unlock()
 	var alive int
+	var moved bool
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for _, addr := range nodes {
+	for relay, us := range seen {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := a.n.rpc.Ping(ctx, addr); err == nil {
-				mu.Lock()
-				alive++
-				mu.Unlock()
+			res, err := a.n.rpc.Ping(ctx, relay)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			alive++
+			if to := res.To; to.IsValid() && us.IsValid() && unmap(to) != unmap(us) {
+				moved = true
 			}
 		}()
 	}
 	wg.Wait()
-	return alive >= min(len(nodes), minActiveRelays)
+	if moved {
+		a.n.log.Debug("dht: a relay sees this node at a new address; announcing again", "target", fmt.Sprintf("%x", a.target[:4]))
+	}
+	return !moved && alive >= min(len(seen), minActiveRelays)
 }
+
+// unmap returns a with an IPv4-mapped IPv6 host turned into IPv4.
+func unmap(a netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(a.Addr().Unmap(), a.Port()) }
 
 // stop ends the loop and, when unannounce is set, removes the announcement from the current
 // relays, bounded by ctx.

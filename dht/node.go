@@ -1,10 +1,12 @@
 package dht
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -63,6 +65,11 @@ type Options struct {
 	Logger *slog.Logger
 	// OnEvent receives the routing layer's events (see [rpc.Event]), in order.
 	OnEvent func(rpc.Event)
+	// InterfaceCheckInterval is how often the node compares its interface addresses
+	// (InterfaceAddrs) with the last ones, and on a change emits rpc.EventNetworkChange and
+	// announces its servers again (udx-native's interface watcher, which polls every 5 s);
+	// 0 means 5 s, negative means never.
+	InterfaceCheckInterval time.Duration
 }
 
 // Node is a HyperDHT node: a dht-rpc node with the HyperDHT commands. Once persistent it
@@ -73,6 +80,11 @@ type Node struct {
 	opts           Options
 
 	udx *udx.Instance // every connection's raw stream lives here, on the rpc sockets
+	log *slog.Logger  // never nil
+
+	quit     chan struct{} // closed by Destroy: stops watchInterfaces
+	quitOnce sync.Once
+	watchers sync.WaitGroup
 
 	mu         sync.Mutex
 	store      *records.Store                // guarded by mu; created on the first storage request while persistent
@@ -81,6 +93,7 @@ type Node struct {
 	relayCache map[[32]byte][]netip.AddrPort // guarded by mu; where a server's handshakes last got through
 	streams    map[*udx.Stream]struct{}      // guarded by mu; raw streams of connections, until done
 	destroyed  bool                          // guarded by mu
+	natHost    netip.Addr                    // guarded by mu; the last known sampled public host
 	addrs      addrValidator
 	punch      *punchState // holepunching: extra sockets, random-punch limit, ConnInfo
 }
@@ -105,9 +118,12 @@ func Bootstrapper(port int, host string, opts Options) (*Node, error) {
 
 func newNode(opts Options, start func(rpc.Options) (*rpc.Node, error)) (*Node, error) {
 	n := &Node{
-		opts: opts, defaultKeyPair: opts.KeyPair, udx: udx.NewInstance(),
+		opts: opts, defaultKeyPair: opts.KeyPair, udx: udx.NewInstance(), log: opts.Logger, quit: make(chan struct{}),
 		servers: make(map[[32]byte]*Server), allServers: make(map[*Server]struct{}),
 		relayCache: make(map[[32]byte][]netip.AddrPort), streams: make(map[*udx.Stream]struct{}),
+	}
+	if n.log == nil {
+		n.log = slog.New(slog.DiscardHandler)
 	}
 	if n.defaultKeyPair.SecretKey == nil {
 		kp, err := NewKeyPair(nil)
@@ -126,7 +142,7 @@ func newNode(opts Options, start func(rpc.Options) (*rpc.Node, error)) (*Node, e
 		ListenPacket: n.listenPacket,
 		Logger:       opts.Logger,
 		FilterNode:   func(a netip.AddrPort) bool { return !blocked(a) },
-		OnEvent:      opts.OnEvent,
+		OnEvent:      n.onEvent,
 	}
 	if ro.Bootstrap == nil {
 		ro.Bootstrap = DefaultBootstrap
@@ -146,7 +162,83 @@ func newNode(opts Options, start func(rpc.Options) (*rpc.Node, error)) (*Node, e
 	}
 	r.Handle(records.CmdPeerHandshake, n.onPeerHandshake)
 	r.Handle(records.CmdPeerHolepunch, n.onPeerHolepunch)
+	if every := cmp.Or(opts.InterfaceCheckInterval, 5*time.Second); every > 0 {
+		n.watchers.Add(1)
+		go n.watchInterfaces(every)
+	}
 	return n, nil
+}
+
+// onEvent sees the routing layer's events before Options.OnEvent does (hyperdht index.js):
+// on a network change every listening server announces itself again, and so it does when the
+// sampled public host changes (the reference leaves that to its schedule). It runs on the
+// rpc node's event goroutine.
+func (n *Node) onEvent(ev rpc.Event) {
+	switch ev.Kind {
+	case rpc.EventNetworkChange:
+		n.refreshServers("network change")
+	case rpc.EventNATUpdate:
+		// The sampler may pass through "unknown" on its way to a new address: compare known
+		// hosts only.
+		if host := ev.Addr.Addr(); host.IsValid() {
+			n.mu.Lock()
+			changed := n.natHost.IsValid() && host != n.natHost
+			n.natHost = host
+			n.mu.Unlock()
+			if changed {
+				n.refreshServers("public address changed")
+			}
+		}
+	}
+	if n.opts.OnEvent != nil {
+		n.opts.OnEvent(ev)
+	}
+}
+
+// refreshServers has every listening server announce itself again now.
+func (n *Node) refreshServers(why string) {
+	n.mu.Lock()
+	servers := make([]*Server, 0, len(n.servers))
+	for _, s := range n.servers {
+		servers = append(servers, s)
+	}
+	n.mu.Unlock()
+	if len(servers) > 0 {
+		n.log.Debug("dht: announcing servers again", "why", why, "servers", len(servers))
+	}
+	for _, s := range servers {
+		s.Refresh()
+	}
+}
+
+// watchInterfaces compares the interface addresses every interval and reports a change to the
+// rpc node, which emits rpc.EventNetworkChange (back to onEvent) until Destroy.
+func (n *Node) watchInterfaces(every time.Duration) {
+	defer n.watchers.Done()
+	list := n.opts.InterfaceAddrs
+	if list == nil {
+		list = interfaceAddrs
+	}
+	snapshot := func() []netip.Addr {
+		addrs := slices.Clone(list())
+		slices.SortFunc(addrs, netip.Addr.Compare)
+		return slices.Compact(addrs)
+	}
+	last := snapshot()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.quit:
+			return
+		case <-t.C:
+		}
+		if now := snapshot(); !slices.Equal(now, last) {
+			n.log.Debug("dht: network interfaces changed", "addrs", now)
+			last = now
+			n.rpc.NetworkChanged()
+		}
+	}
 }
 
 // listenPacket opens the rpc's sockets as UDX sockets, so that connections' raw streams share
@@ -236,6 +328,8 @@ func (n *Node) Destroy(ctx context.Context, opts DestroyOptions) error {
 		s.Destroy()
 	}
 	n.punch.pool.Close()
+	n.quitOnce.Do(func() { close(n.quit) })
+	n.watchers.Wait()
 	return n.rpc.Destroy()
 }
 

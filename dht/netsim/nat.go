@@ -111,6 +111,25 @@ func (x *NAT) SetMapping(m Mapping) {
 	x.flushLocked()
 }
 
+// SetPublic moves the router to a new public address and forgets every mapping, as an ISP's
+// address change does: flows get new mappings on the new address with their next outbound
+// packet, and packets to the old address are no longer the router's. It panics when addr is
+// not IPv4, is inside the LAN, or is another NAT's public address.
+func (x *NAT) SetPublic(addr netip.Addr) {
+	x.n.mu.Lock()
+	defer x.n.mu.Unlock()
+	if !addr.Is4() || x.opts.Inside.Contains(addr) {
+		panic(fmt.Sprintf("netsim: bad public address %v for NAT %+v", addr, x.opts))
+	}
+	for _, o := range x.n.nats {
+		if o != x && o.opts.Public == addr {
+			panic(fmt.Sprintf("netsim: public address %v belongs to NAT %+v", addr, o.opts))
+		}
+	}
+	x.opts.Public = addr
+	x.flushLocked()
+}
+
 // Flush forgets every mapping.
 func (x *NAT) Flush() {
 	x.n.mu.Lock()

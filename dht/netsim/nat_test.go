@@ -142,3 +142,31 @@ func TestNATLANAndHairpin(t *testing.T) {
 		t.Errorf("%d mappings after SetMapping", got)
 	}
 }
+
+// TestNATSetPublic: after the router's address changes, the LAN's flows leave from the new
+// address, and answers to the old one no longer arrive.
+func TestNATSetPublic(t *testing.T) {
+	n := netsim.New(netsim.Options{Seed: 8})
+	defer n.Close()
+	nat := n.AddNAT(netsim.NATOptions{Public: natPublic, Inside: natInside})
+	lan := listen(t, n, "192.168.1.2:40000")
+	a := listen(t, n, "192.0.2.10:3478")
+	send(t, lan, addrOf(a), []byte("x"))
+	_, before := recv(t, a)
+	moved := netip.MustParseAddr("198.51.100.3")
+	nat.SetPublic(moved)
+	send(t, a, before, []byte("to the old address"))
+	if from, ok := tryRecv(t, lan); ok {
+		t.Fatalf("a packet to the old address arrived (from %v)", from)
+	}
+	send(t, lan, addrOf(a), []byte("x"))
+	if _, after := recv(t, a); after != netip.AddrPortFrom(moved, 40000) {
+		t.Fatalf("seen at %v after the change, want %v:40000", after, moved)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("SetPublic to an address inside the LAN did not panic")
+		}
+	}()
+	nat.SetPublic(netip.MustParseAddr("192.168.1.9"))
+}

@@ -22,13 +22,14 @@ const (
 	EventNetworkUpdate                      // online/degraded state changed
 	EventWakeup                             // a sleep was detected (a tick gap over 15 s)
 	EventClose                              // the node was destroyed
+	EventNetworkChange                      // the host's interfaces changed ([Node.NetworkChanged])
 )
 
 var eventNames = [...]string{
 	EventListening: "listening", EventReady: "ready", EventPersistent: "persistent",
 	EventEphemeral: "ephemeral", EventNATUpdate: "nat-update", EventAddNode: "add-node",
 	EventRemoveNode: "remove-node", EventNetworkUpdate: "network-update", EventWakeup: "wakeup",
-	EventClose: "close",
+	EventClose: "close", EventNetworkChange: "network-change",
 }
 
 func (k EventKind) String() string {
@@ -43,6 +44,20 @@ type Event struct {
 	Kind EventKind
 	Addr netip.AddrPort // the node (add/remove), the public address (nat-update, persistent)
 	ID   ktable.ID      // the node's id (add/remove), our new id (persistent)
+}
+
+// NetworkChanged tells the node that the host's network interfaces changed (dht-rpc's
+// _onnetworkchange, which udx-native's interface watcher calls): it emits
+// [EventNetworkChange], then [EventNetworkUpdate]. The node itself does nothing else about it;
+// a HyperDHT node re-announces its servers.
+func (n *Node) NetworkChanged() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.destroyed {
+		return
+	}
+	n.events.emit(Event{Kind: EventNetworkChange})
+	n.events.emit(Event{Kind: EventNetworkUpdate})
 }
 
 // emitter delivers events in order from its own goroutine, so that callbacks never run with
