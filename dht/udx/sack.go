@@ -17,9 +17,9 @@ const MaxSACKBlocks = 50 // 20 + 50*8 = 420-byte datagram
 
 // AppendSACK appends the encoding of blocks to b, a body for a packet with
 // TypeSACK set, and returns the extended slice. Like libudx send_ack, it
-// writes at most MaxSACKBlocks blocks: given the receiver's out-of-order runs
-// in ascending order, that keeps the lowest ones. The blocks are written as
-// given; the caller orders them and keeps them above the cumulative ack.
+// writes at most MaxSACKBlocks blocks, the first ones given. The blocks are
+// written as given; the caller chooses and orders them and keeps them above
+// the cumulative ack (a stream's receiver: recvBuffer.sack).
 func AppendSACK(b []byte, blocks []SACKBlock) []byte {
 	if len(blocks) > MaxSACKBlocks {
 		blocks = blocks[:MaxSACKBlocks]

@@ -23,7 +23,8 @@ const (
 // the cumulative ack, the in-order bytes waiting for Read, the packets held
 // out of order, and the peer's END. It follows libudx process_packet and
 // process_data_packet (udx.md §3.2), except that out-of-order storage is
-// bounded by oooWindow.
+// bounded by oooWindow and that the SACK blocks always cover the packet
+// received last (see sack).
 type recvBuffer struct {
 	nxt Seq // cumulative ack: the next seq expected
 
@@ -32,6 +33,7 @@ type recvBuffer struct {
 	ooo      []oooSlot // oooWindow slots, indexed by seq % oooWindow, for seqs in (nxt, nxt+oooWindow); allocated on first use
 	oooCount int       // slots in use
 	oooHigh  Seq       // one past the highest seq held, when oooCount > 0
+	oooLast  Seq       // the seq stored out of order most recently
 	oooFree  [][]byte  // payload buffers of drained slots, for reuse: as many as were ever held at once
 
 	endKnown bool // an END arrived (maybe out of order) at endSeq
@@ -95,6 +97,7 @@ func (r *recvBuffer) onPacket(seq Seq, end bool, payload []byte) bool {
 	if r.oooCount == 0 || r.oooHigh.LessEq(seq) {
 		r.oooHigh = seq + 1
 	}
+	r.oooLast = seq
 	r.oooCount++
 	return true
 }
@@ -144,7 +147,14 @@ func (r *recvBuffer) release() {
 }
 
 // sack appends the runs of held packets to dst, ascending, at most
-// MaxSACKBlocks of them, all above the cumulative ack.
+// MaxSACKBlocks of them, all above the cumulative ack. Up to that many runs
+// it writes exactly what libudx send_ack does: all of them. Beyond it libudx
+// keeps the lowest ones; here the last block is instead the run holding the
+// packet received most recently (when it is not among the lowest), as RFC
+// 2018 asks of TCP. Otherwise, after a burst of losses leaves more than 50
+// holes, packets that arrive are not reported until the holes fill, and the
+// sender books them all at once: stale RTT samples and a delivery rate far
+// above the path's.
 func (r *recvBuffer) sack(dst []SACKBlock) []SACKBlock {
 	if r.oooCount == 0 {
 		return dst
@@ -159,10 +169,35 @@ func (r *recvBuffer) sack(dst []SACKBlock) []SACKBlock {
 		} else if !used && inRun {
 			dst = append(dst, SACKBlock{Start: start, End: seq})
 			inRun = false
-			if blocks++; blocks == MaxSACKBlocks {
-				break
+			if blocks++; blocks == MaxSACKBlocks-1 {
+				return r.sackLast(dst, seq)
 			}
 		}
 	}
 	return dst
+}
+
+// sackLast appends the last block when MaxSACKBlocks-1 have been written and
+// the scan reached from: the next run up, or the run of the latest packet if
+// that lies beyond it.
+func (r *recvBuffer) sackLast(dst []SACKBlock, from Seq) []SACKBlock {
+	used := func(seq Seq) bool { return r.ooo[uint32(seq)%oooWindow].used }
+	for from.Less(r.oooHigh) && !used(from) {
+		from++
+	}
+	if !from.Less(r.oooHigh) {
+		return dst // no more runs
+	}
+	start := from
+	if l := r.oooLast; from.Less(l) && l.Less(r.oooHigh) && used(l) {
+		start = l
+		for used(start - 1) {
+			start--
+		}
+	}
+	end := start + 1
+	for used(end) {
+		end++
+	}
+	return append(dst, SACKBlock{Start: start, End: end})
 }

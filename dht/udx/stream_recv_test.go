@@ -30,13 +30,20 @@ func TestRecvBufferLimits(t *testing.T) {
 	if !r.onPacket(oooWindow-1, false, []byte("edge")) {
 		t.Fatal("packet just inside the window refused")
 	}
-	// At most MaxSACKBlocks blocks, the lowest ones, ascending.
+	// At most MaxSACKBlocks blocks, ascending: the lowest ones, and last
+	// the run of the packet received most recently.
 	for seq := Seq(2); seq < 200; seq += 2 {
 		r.onPacket(seq, false, nil)
 	}
+	r.onPacket(151, false, nil)
 	got := r.sack(nil)
-	if len(got) != MaxSACKBlocks || got[0] != (SACKBlock{2, 3}) || got[49] != (SACKBlock{100, 101}) {
-		t.Fatalf("sack: %d blocks, first %v last %v", len(got), got[0], got[len(got)-1])
+	if len(got) != MaxSACKBlocks || got[0] != (SACKBlock{2, 3}) || got[48] != (SACKBlock{98, 99}) || got[49] != (SACKBlock{150, 153}) {
+		t.Fatalf("sack: %d blocks, first %v, last two %v", len(got), got[0], got[len(got)-2:])
+	}
+	r.onPacket(51, false, nil) // the latest is among the lowest: the next run up comes last
+	got = r.sack(nil)
+	if len(got) != MaxSACKBlocks || got[24] != (SACKBlock{50, 53}) || got[49] != (SACKBlock{102, 103}) {
+		t.Fatalf("sack: %d blocks, 25th %v, last %v", len(got), got[24], got[len(got)-1])
 	}
 	// An END bounds what is accepted after it.
 	var e recvBuffer
