@@ -51,6 +51,12 @@ type StreamStats struct {
 	BytesSent       int64         // stream bytes sent for the first time
 	BytesReceived   int64         // stream bytes received in new packets
 	MTU             int           // confirmed path MTU, IP packet bytes (MTUBase up to MTUMax)
+
+	// The sender's BBR model (udx-native bbrState, bbrBandwidth).
+	BBRState   BBRState      // STARTUP before the first data packet
+	Bandwidth  int64         // bottleneck bandwidth estimate, payload bytes per second
+	MinRTT     time.Duration // BBR's min RTT (10 s window, at least 1 ms); 0 before a sample
+	PacingRate int64         // bytes per second
 }
 
 // Stream is one UDX stream: a reliable, ordered byte stream with half-close
@@ -71,10 +77,10 @@ type StreamStats struct {
 //
 // The sender searches the path MTU with padded probes from MTUBase up to
 // MTUMax or the route MTU the kernel reports (udx.md §5), and
-// [Stream.RelayTo] makes a stream a blind-relay leg, and
-// [Stream.SetKeepAlive] sends heartbeats while the stream is idle. Not
-// implemented: BBR (congestion control is NewReno with SACK/RACK loss
-// detection).
+// [Stream.RelayTo] makes a stream a blind-relay leg. Loss is detected with
+// SACK, RACK, tail-loss probes and RTO, and congestion is controlled by BBR
+// v1 with pacing, as libudx does (udx.md §3-4; see congestion.go).
+// [Stream.SetKeepAlive] sends heartbeats while the stream is idle.
 type Stream struct {
 	u    *Instance
 	id   StreamID
@@ -595,8 +601,8 @@ func (s *Stream) Stats() StreamStats {
 	st := s.c.stats
 	st.SRTT = s.c.snd.rtt.srtt
 	st.RTO = s.c.snd.rtt.timeout()
-	st.CWnd = s.c.snd.cc.cwnd
 	st.Inflight = s.c.snd.inflight
 	st.MTU = s.c.mtu.mtu
+	s.c.snd.cc.stats(&st, s.c.mss)
 	return st
 }

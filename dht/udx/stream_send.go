@@ -38,10 +38,12 @@ type sentPacket struct {
 	lost    bool           // declared lost, waiting in the retransmit queue
 	rtoHits int            // RTO expiries that marked it lost
 	probe   bool           // an MTU probe: padded with buf[3] zero bytes after the header
+	rate    rateSnapshot   // delivery state at the last (re)transmission
 }
 
 // sender is the state of the sending half of a stream: the write queue, the
-// packets in flight, and the RTT, RACK and congestion state.
+// packets in flight, the RTT and RACK state, and congestion control with
+// pacing (congestion.go).
 type sender struct {
 	una, nxt Seq // oldest unacked seq; next seq to use
 
@@ -61,7 +63,7 @@ type sender struct {
 	wnd      uint32 // the peer's advertised receive window, bytes
 	wl1, wl2 Seq    // seq and ack of the packet that last set wnd
 
-	cc       newReno
+	cc       congestion
 	rtt      rttEstimator
 	state    int // stateOpen, stateRecovery, stateLoss
 	recovery Seq // recovery ends when una reaches it
@@ -78,6 +80,7 @@ type sender struct {
 	retxAny    bool
 
 	rtoAt, tlpAt, reoAt, zwpAt time.Time // armed timers; zero = off
+	paceAt                     time.Time // pacing holds back a packet until then; zero = not waiting
 
 	changePending bool // ChangeRemote waits for the old flight's acks
 	changeSeq     Seq
@@ -86,14 +89,14 @@ type sender struct {
 }
 
 func (s *sender) init() {
-	s.cc = newNewReno()
+	s.cc = newCongestion()
 	s.wnd = recvWindow
 	s.tlpAllowed = true
 }
 
 // stop disarms every timer and drops what is queued.
 func (s *sender) stop() {
-	s.rtoAt, s.tlpAt, s.reoAt, s.zwpAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	s.rtoAt, s.tlpAt, s.reoAt, s.zwpAt, s.paceAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	s.pending.release()
 	s.sent, s.sentBase, s.retxQ, s.free = nil, nil, nil, nil
 	s.inflight = 0
@@ -101,7 +104,7 @@ func (s *sender) stop() {
 
 func (s *sender) deadline() time.Time {
 	var d time.Time
-	for _, t := range [...]time.Time{s.rtoAt, s.tlpAt, s.reoAt, s.zwpAt} {
+	for _, t := range [...]time.Time{s.rtoAt, s.tlpAt, s.reoAt, s.zwpAt, s.paceAt} {
 		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
 			d = t
 		}
@@ -132,7 +135,7 @@ func (c *conn) windowPackets() int {
 
 // writeRoom returns how many bytes Write may queue now.
 func (c *conn) writeRoom() int {
-	return writeBufferBase + c.snd.cc.cwnd*c.mss - c.snd.queued()
+	return writeBufferBase + c.snd.cc.cwnd()*c.mss - c.snd.queued()
 }
 
 // write queues b for sending and sends what the windows allow.
@@ -148,25 +151,29 @@ func (c *conn) end(now time.Time) {
 	c.pump(now)
 }
 
-// pump sends what the congestion and receive windows allow: retransmissions
-// first, then new packets (libudx send_packets).
+// pump sends what the congestion and receive windows and pacing allow:
+// retransmissions first, then new packets (libudx send_packets). When pacing
+// holds a packet back it sets paceAt, for the stream timer.
 func (c *conn) pump(now time.Time) {
 	s := &c.snd
 	if !c.connected || c.closed {
 		return
 	}
+	s.paceAt = time.Time{}
 	sentNew := false
-	for s.inflight < s.cc.cwnd {
-		if len(s.retxQ) > 0 {
-			seq := s.retxQ[0]
-			s.retxQ = s.retxQ[1:]
-			if i := int(seq - s.una); SeqDiff(seq, s.una) >= 0 && i < len(s.sent) && s.sent[i].lost && !s.sent[i].acked {
-				c.retransmit(i, now)
-			}
-			continue
-		}
-		if !s.hasNew() || int(s.nxt-s.una) >= c.windowPackets() {
+	for s.inflight < s.cc.cwnd() {
+		i := s.nextRetransmit()
+		if i < 0 && !c.maySendNew() {
 			break
+		}
+		if !s.cc.canSend(now) {
+			s.paceAt = s.cc.sendAt(now)
+			break
+		}
+		if i >= 0 {
+			c.retransmit(i, now)
+			s.retxQ = s.retxQ[1:]
+			continue
 		}
 		c.sendNew(now, false)
 		sentNew = true
@@ -183,6 +190,42 @@ func (c *conn) pump(now time.Time) {
 		c.sendControl(TypeHeartbeat)
 		s.zwpAt = now.Add(s.rtt.timeout())
 	}
+}
+
+// nextRetransmit returns the index in sent of the packet at the head of the
+// retransmit queue, first dropping entries that went stale (acked since, or
+// resent by a tail-loss probe); -1 when there is none.
+func (s *sender) nextRetransmit() int {
+	for len(s.retxQ) > 0 {
+		seq := s.retxQ[0]
+		if i := int(seq - s.una); SeqDiff(seq, s.una) >= 0 && i < len(s.sent) && s.sent[i].lost && !s.sent[i].acked {
+			return i
+		}
+		s.retxQ = s.retxQ[1:]
+	}
+	return -1
+}
+
+// maySendNew reports whether a new packet is waiting and the peer's receive
+// window has room for it.
+func (c *conn) maySendNew() bool {
+	return c.snd.hasNew() && int(c.snd.nxt-c.snd.una) < c.windowPackets()
+}
+
+// ccInput is the sender's state as congestion control sees it.
+func (c *conn) ccInput(now time.Time) bbrInput {
+	s := &c.snd
+	return bbrInput{now: now, ca: s.state, inflight: s.inflight, srtt: s.rtt.srtt, mss: c.mss}
+}
+
+// appLimited reports whether the application, not the network, limits the
+// sender once the packet being sent has left: less than a full packet of new
+// data waits, the congestion window still has room and nothing waits to be
+// retransmitted (Linux tcp_rate_check_app_limited; libudx counts unacked
+// bytes instead of unsent ones, so it almost never sees the condition).
+func (c *conn) appLimited() bool {
+	s := &c.snd
+	return s.queued() < c.mss && s.inflight+1 < s.cc.cwnd() && len(s.retxQ) == 0
 }
 
 // sendNew builds the next packet from the write queue and sends it. When
@@ -225,10 +268,13 @@ func (c *conn) sendNew(now time.Time, tlp bool) {
 		clear(s.sentBase[moved:cap(s.sentBase)])
 		s.sent = s.sentBase[:moved]
 	}
+	in := c.ccInput(now)
+	idle := s.una == s.nxt
 	s.sent = append(s.sent, sentPacket{buf: buf, to: c.remote, sentAt: now, size: n, probe: probe})
 	if cap(s.sent) > cap(s.sentBase) {
 		s.sentBase = s.sent[:0]
 	}
+	s.cc.onSend(&s.sent[len(s.sent)-1].rate, len(buf), idle, c.appLimited(), &in)
 	s.nxt++
 	s.inflight++
 	c.stats.BytesSent += int64(n)
@@ -251,9 +297,9 @@ func (c *conn) retransmit(i int, now time.Time) {
 	c.lastWnd = c.rcv.window()
 	h.Ack, h.RWnd = c.rcv.nxt, c.lastWnd
 	h.Put(p.buf)
-	if p.lost {
-		p.lost = false
-	}
+	p.lost = false
+	in := c.ccInput(now)
+	s.cc.onSend(&p.rate, len(p.buf), false, c.appLimited(), &in)
 	s.inflight++
 	p.sentAt, p.retx = now, true
 	if seq := s.una + Seq(i); !s.retxAny || s.retxHigh.Less(seq) {
@@ -280,14 +326,16 @@ func (c *conn) onAck(h Header, body []byte, now time.Time) bool {
 	if s.changePending && !h.Ack.Less(s.changeSeq) {
 		s.changePending = false
 	}
-	flightBefore := s.inflight
+	wasInflight := s.una != s.nxt
+	advanced := s.una.Less(h.Ack)
+	a := ackSamples{rate: newRateSample()}
 	delivered := 0
 	for s.una.Less(h.Ack) {
 		p := &s.sent[0]
 		if p.acked {
 			s.sacked--
 		} else {
-			c.delivered(p, s.una, now)
+			c.delivered(p, s.una, now, &a)
 			delivered++
 		}
 		s.free = append(s.free, p.buf)
@@ -307,7 +355,7 @@ func (c *conn) onAck(h Header, body []byte, now time.Time) bool {
 			for seq := blk.Start; seq.Less(blk.End); seq++ {
 				p := &s.sent[seq-s.una]
 				if !p.acked {
-					c.delivered(p, seq, now)
+					c.delivered(p, seq, now, &a)
 					p.acked = true
 					s.sacked++
 					delivered++
@@ -315,22 +363,31 @@ func (c *conn) onAck(h Header, body []byte, now time.Time) bool {
 			}
 		}
 	}
-	if delivered == 0 {
-		return true
+	if a.rtt.have {
+		s.rtt.sample(a.rtt.rtt)
+		s.tlpAllowed = true
+	}
+	if a.ccRTT.have {
+		a.rate.rtt = a.ccRTT.rtt
 	}
 	if s.state != stateOpen && !s.una.Less(s.recovery) {
-		s.state = stateOpen
-		s.cc.exitRecovery()
+		s.state = stateOpen // everything outstanding when the episode began is acked
 	}
-	// Grow only while the congestion window is what limits the flight: a sender held back by
-	// the application or by the peer's receive window would otherwise inflate cwnd far past
-	// what it can use and then burst it into the queue when the window opens.
-	s.cc.onAck(delivered, flightBefore*2 >= s.cc.cwnd && s.cc.cwnd < c.windowPackets())
-	c.detectLoss(now)
+	lost := 0
+	if delivered > 0 {
+		lost = c.detectLoss(now)
+		c.wakeWrite = true
+	}
 	if s.una == s.nxt {
 		s.rtoAt, s.tlpAt, s.reoAt = time.Time{}, time.Time{}, time.Time{}
-	} else {
+	} else if delivered > 0 || advanced {
 		s.rtoAt = now.Add(s.rtt.timeout())
+	}
+	if wasInflight {
+		// As libudx, every ack that finds data in flight is a rate sample,
+		// even one that delivers nothing (BBR's clocks still advance).
+		in := c.ccInput(now)
+		s.cc.onAck(&a.rate, delivered, lost, s.rtt.minRTT, &in)
 	}
 	if s.endSent && !s.ended && s.endSeq.Less(s.una) {
 		// Our END and all before it are acked: this direction is done.
@@ -338,56 +395,94 @@ func (c *conn) onAck(h Header, body []byte, now time.Time) bool {
 		s.ended = true
 		c.sendAck()
 	}
-	c.wakeWrite = true
 	c.pump(now)
 	return true
 }
 
-// delivered books the ack of the packet p at seq.
-func (c *conn) delivered(p *sentPacket, seq Seq, now time.Time) {
+// delivered books the ack of the packet p at seq, and adds it to the
+// samples a of the ack.
+func (c *conn) delivered(p *sentPacket, seq Seq, now time.Time, a *ackSamples) {
 	s := &c.snd
 	if !p.lost {
 		s.inflight--
 	}
 	p.lost = false
+	s.cc.onDelivered(&a.rate, &p.rate, seq, p.retx)
 	if c.mtu.acked(p.probe) {
 		c.mss = MaxPayload(c.mtu.mtu, c.remote.Addr().Is6())
 	}
 	rtt := now.Sub(p.sentAt)
 	if !p.retx {
-		s.rtt.sample(rtt)
-		s.tlpAllowed = true
+		a.rtt.offer(p.sentAt, seq, rtt)
 	} else if rtt < s.rtt.minRTT {
 		return // may be the ack of the original: no RACK update
 	}
+	a.ccRTT.offer(p.sentAt, seq, s.cc.rttOf(&p.rate, now))
 	if !s.rack.valid || s.rack.xmit.Before(p.sentAt) || (s.rack.xmit.Equal(p.sentAt) && s.rack.seq.Less(seq)) {
 		s.rack.xmit, s.rack.seq, s.rack.rtt, s.rack.valid, s.rack.retx = p.sentAt, seq, rtt, true, p.retx
 	}
 }
 
+// ackSamples is what one ack's newly delivered packets tell the RTT
+// estimator and congestion control.
+//
+// libudx takes an RTT sample from every packet an ack delivers. Here an ack
+// gives one, from the most recently sent of them (as Linux takes its
+// congestion-control RTT): a SACK that reports, at last, hundreds of packets
+// a libudx receiver held beyond its 50-block horizon would otherwise feed
+// hundreds of samples as old as the outage and push the RTO to seconds.
+type ackSamples struct {
+	rate  rateSample
+	rtt   rttCandidate // for the smoothed RTT: packets never retransmitted
+	ccRTT rttCandidate // for BBR's min RTT: also retransmissions acked no sooner than the min RTT
+}
+
+// rttCandidate keeps the RTT of the most recently sent packet offered.
+type rttCandidate struct {
+	have   bool
+	sentAt time.Time
+	seq    Seq
+	rtt    time.Duration
+}
+
+func (r *rttCandidate) offer(sentAt time.Time, seq Seq, rtt time.Duration) {
+	if !r.have || sentAfter(sentAt, seq, r.sentAt, r.seq) {
+		*r = rttCandidate{true, sentAt, seq, rtt}
+	}
+}
+
 // detectLoss is RACK (RFC 8985, libudx rack_detect_loss): a packet sent
 // before the most recently delivered one is lost once it is a reorder window
-// overdue; packets not yet overdue arm the reorder timer.
-func (c *conn) detectLoss(now time.Time) {
+// overdue; packets not yet overdue arm the reorder timer. It returns how
+// many packets it declared lost. The first loss outside recovery starts a
+// fast-recovery episode, which congestion control sees in the loss state.
+func (c *conn) detectLoss(now time.Time) int {
 	s := &c.snd
 	s.reoAt = time.Time{}
 	if !s.rack.valid {
-		return
+		return 0
 	}
-	reo := min(s.rtt.minRTT/4, s.rtt.srtt)
+	reo := c.reorderWindow()
 	lost, probesLost := 0, 0
 	// Only packets sent before the RACK packet can be lost. Packets never retransmitted were
 	// sent in seq order, so when the RACK packet is an original none above rack.seq qualifies;
-	// retransmitted ones can lie anywhere up to retxHigh. Bounding the scan keeps an ack
-	// O(losses), not O(flight). A retransmitted RACK packet (rare) scans everything.
-	limit := 0
+	// retransmitted ones can lie anywhere up to retxHigh. A retransmitted RACK packet (rare)
+	// scans everything.
+	//
+	// Likewise the first original not yet overdue ends the scan once past
+	// retxHigh: every packet after it was sent after it, so none is overdue
+	// either, and it is the one the reorder timer waits for. So an ack
+	// costs O(losses + SACKed packets below the first one still due), not
+	// O(flight) as a full scan would with a large window.
+	limit, retxEnd := 0, 0
 	if s.rack.retx {
 		limit = len(s.sent)
 	} else if !s.rack.seq.Less(s.una) {
 		limit = int(s.rack.seq-s.una) + 1
 	}
 	if s.retxAny && !s.retxHigh.Less(s.una) {
-		limit = max(limit, int(s.retxHigh-s.una)+1)
+		retxEnd = int(s.retxHigh-s.una) + 1
+		limit = max(limit, retxEnd)
 	}
 	for i := range min(limit, len(s.sent)) {
 		p := &s.sent[i]
@@ -403,6 +498,9 @@ func (c *conn) detectLoss(now time.Time) {
 			if s.reoAt.IsZero() || due.Before(s.reoAt) {
 				s.reoAt = due
 			}
+			if !p.retx && i >= retxEnd {
+				break
+			}
 			continue
 		}
 		if p.probe {
@@ -414,10 +512,16 @@ func (c *conn) detectLoss(now time.Time) {
 	// A lost probe says the path is narrower, not congested (libudx
 	// rack_detect_loss): it alone starts no recovery.
 	if lost > probesLost && s.state == stateOpen {
-		s.cc.onLoss(int(s.nxt-s.una) - s.sacked)
 		s.state, s.recovery = stateRecovery, s.nxt
 		c.stats.FastRecoveries++
 	}
+	return lost
+}
+
+// reorderWindow is how long RACK waits past a packet's expected ack before
+// declaring it lost: a quarter of the min RTT, at most the smoothed RTT.
+func (c *conn) reorderWindow() time.Duration {
+	return min(c.snd.rtt.minRTT/4, c.snd.rtt.srtt)
 }
 
 func (c *conn) markLost(i int) {
@@ -467,6 +571,9 @@ func (c *conn) onTimer(now time.Time) {
 		c.detectLoss(now)
 		c.pump(now)
 	}
+	if !s.paceAt.IsZero() && !now.Before(s.paceAt) {
+		c.pump(now) // clears or re-arms paceAt
+	}
 	if !s.tlpAt.IsZero() && !now.Before(s.tlpAt) {
 		s.tlpAt = time.Time{}
 		c.onTLP(now)
@@ -505,43 +612,47 @@ func (c *conn) onTLP(now time.Time) {
 }
 
 // onRTO handles an expiry of the retransmission timer (libudx
-// udx_rto_timeout): every unacked packet is declared lost, the timer is
-// re-armed at twice the RTO (not backed off further), and the stream fails
-// with ErrTimeout when a packet would be marked for the seventh time. The
-// result is the fixed schedule of udx.md §3.5: 1, 3, 5, 7, 9, 11 s, then
-// ErrTimeout at 13 s.
+// udx_rto_timeout): the oldest unacked packet, and every other one whose
+// RACK deadline has passed, is declared lost; the timer is re-armed at twice
+// the RTO (not backed off further); and the stream fails with ErrTimeout
+// when a packet would be marked for the seventh time. The result is the
+// fixed schedule of udx.md §3.5: 1, 3, 5, 7, 9, 11 s, then ErrTimeout at
+// 13 s. Congestion control is told but the window is not collapsed: the
+// retransmissions are paced like everything else (udx.md §4.2).
 func (c *conn) onRTO(now time.Time) {
 	s := &c.snd
 	if s.una == s.nxt {
 		s.rtoAt = time.Time{}
 		return
 	}
-	for i := range s.sent {
-		if p := &s.sent[i]; !p.acked && p.rtoHits >= maxRTOTimeouts {
-			c.fail(ErrTimeout)
-			return
-		}
-	}
 	c.stats.RTOCount++
-	flight := int(s.nxt-s.una) - s.sacked
+	s.state, s.recovery = stateLoss, s.nxt
+	s.tlpAt, s.reoAt = time.Time{}, time.Time{}
+	s.rtoAt = now.Add(2 * s.rtt.timeout())
+	reo := c.reorderWindow()
 	s.retxQ = s.retxQ[:0]
 	for i := range s.sent {
 		p := &s.sent[i]
 		if p.acked {
 			continue
 		}
-		p.rtoHits++
-		c.unprobe(p)
+		seq := s.una + Seq(i)
 		if !p.lost {
+			if i > 0 && !now.After(p.sentAt.Add(s.rack.rtt+reo)) {
+				continue // not overdue: it stays in flight
+			}
+			if p.rtoHits >= maxRTOTimeouts {
+				c.fail(ErrTimeout)
+				return
+			}
+			p.rtoHits++
+			c.unprobe(p)
 			p.lost = true
 			s.inflight--
 		}
-		s.retxQ = append(s.retxQ, s.una+Seq(i))
+		s.retxQ = append(s.retxQ, seq)
 	}
-	s.cc.onRTO(flight, s.state != stateLoss)
-	s.state, s.recovery = stateLoss, s.nxt
-	s.tlpAt, s.reoAt = time.Time{}, time.Time{}
-	s.rtoAt = now.Add(2 * s.rtt.timeout())
+	s.cc.onRTO()
 	c.pump(now)
 }
 
