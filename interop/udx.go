@@ -72,6 +72,7 @@ type StreamStats struct {
 	Retransmits        int            `json:"retransmits"`        // packets retransmitted
 	FastRecoveries     int            `json:"fastRecoveries"`     // fast-recovery episodes
 	BBRState           int            `json:"bbrState"`           // libudx's BBR state number
+	BBRBandwidth       int64          `json:"bbrBandwidth"`       // BBR's bandwidth estimate, payload bytes per second
 	BytesTransmitted   int64          `json:"bytesTransmitted"`   // libudx counter
 	PacketsTransmitted int64          `json:"packetsTransmitted"` // libudx counter
 	BytesReceived      int64          `json:"bytesReceived"`      // libudx counter

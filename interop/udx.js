@@ -322,6 +322,7 @@ function stats (e) {
     retransmits: s.retransmits,
     fastRecoveries: s.fastRecoveries,
     bbrState: s.bbrState,
+    bbrBandwidth: s.bbrBandwidth,
     bytesTransmitted: s.bytesTransmitted,
     packetsTransmitted: s.packetsTransmitted,
     bytesReceived: s.bytesReceived,
