@@ -25,7 +25,7 @@ var privateRanges = []netip.Prefix{
 
 // rebuildLocked recomputes every member's claims and swaps in a new table: configured peers
 // first (by key), then members admitted by the secret in the order they joined. A prefix
-// claimed already, and one overlapping this node's own addresses or subnets, is skipped.
+// claimed already, and one that conflicts with this node's own (conflictsSelf), is skipped.
 // The router's config is marked out of date.
 func (e *Engine) rebuildLocked() {
 	list := make([]*peer, 0, len(e.peers))
@@ -50,7 +50,7 @@ func (e *Engine) rebuildLocked() {
 		p.allowed = nil
 		for _, c := range e.claimsLocked(p) {
 			c = c.Masked()
-			if !c.IsValid() || taken[c] || e.overlapsSelf(c) {
+			if !c.IsValid() || taken[c] || e.conflictsSelf(c) {
 				continue
 			}
 			taken[c] = true
@@ -100,28 +100,34 @@ func (e *Engine) claimsLocked(p *peer) []netip.Prefix {
 // private reports whether r lies inside one of privateRanges.
 func private(r netip.Prefix) bool {
 	for _, pr := range privateRanges {
-		if r.Bits() >= pr.Bits() && pr.Contains(r.Addr()) {
+		if inside(r, pr) {
 			return true
 		}
 	}
 	return false
 }
 
-// overlapsSelf reports whether c covers or lies in one of this node's own addresses or
-// subnets.
-func (e *Engine) overlapsSelf(c netip.Prefix) bool {
-	for _, s := range e.selfAddrs {
-		if c.Overlaps(s) {
-			return true
-		}
+// conflictsSelf reports whether a member's claim c would take traffic that is this node's:
+// one of its own addresses, or (outside the network's prefixes, which are the members'
+// space) one of its own subnets or a part of them. A claim that contains them (a peer
+// serving 0.0.0.0/0, say) is no conflict: the longer prefixes stay ours.
+func (e *Engine) conflictsSelf(c netip.Prefix) bool {
+	if slices.Contains(e.selfAddrs, c) {
+		return true
+	}
+	if n := &e.cfg.Network; inside(c, n.IPv4) || n.IPv6.IsValid() && inside(c, n.IPv6) {
+		return false
 	}
 	for _, s := range e.selfRoutes {
-		if c.Overlaps(s) {
+		if inside(c, s) {
 			return true
 		}
 	}
 	return false
 }
+
+// inside reports whether c equals or lies in p.
+func inside(c, p netip.Prefix) bool { return c.Bits() >= p.Bits() && p.Contains(c.Addr()) }
 
 // routerConfigLocked is the OS state the engine wants: the node's addresses with the
 // network's prefix lengths, routes for the network's prefixes and for every subnet of a
@@ -138,8 +144,7 @@ func (e *Engine) routerConfigLocked() routing.Config {
 		c.Routes = append(c.Routes, n.IPv6.Masked())
 	}
 	for _, r := range e.table.Load().routes {
-		if n.IPv4.Contains(r.Addr()) && r.Bits() >= n.IPv4.Bits() ||
-			n.IPv6.IsValid() && n.IPv6.Contains(r.Addr()) && r.Bits() >= n.IPv6.Bits() {
+		if inside(r, n.IPv4) || n.IPv6.IsValid() && inside(r, n.IPv6) {
 			continue
 		}
 		c.Routes = append(c.Routes, r)

@@ -93,6 +93,7 @@ func (e *Engine) install(s *session) error {
 		}
 	}
 	p.hello = &s.hello
+	p.sessions++
 	p.lastErr = ""
 	p.nextDial = time.Time{}
 	e.rebuildLocked()

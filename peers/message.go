@@ -102,7 +102,7 @@ func appendHello(b []byte, h *hello) []byte {
 	}
 	b = append(b, a4[:]...)
 	var a6 [16]byte
-	if h.ipv6.Is6() && !h.ipv6.Is4In6() {
+	if h.ipv6.Is6() {
 		a6 = h.ipv6.As16()
 	}
 	b = append(b, a6[:]...)

@@ -34,6 +34,7 @@ type peer struct {
 	dialing    context.CancelFunc // non-nil while a dial runs
 	nextDial   time.Time
 	failures   int // dial failures and short sessions in a row
+	sessions   int // sessions that came up
 	lastErr    string
 	refused    time.Time // refused as a non-member until then
 }
@@ -58,6 +59,7 @@ type timing struct {
 	refuse        time.Duration // a key that failed to prove membership is refused this long
 	maxPending    int           // sessions in their handshake at once
 	shutdownGrace time.Duration // for unannouncing at Close
+	noJitter      bool          // back-offs without jitter (tests that need dials to coincide)
 }
 
 var defaultTiming = timing{
@@ -100,6 +102,8 @@ func (p *peer) backoffLocked(now time.Time, t timing) {
 		d *= 2
 	}
 	d = min(d, t.backoffMax)
-	d += rand.N(d/4 + 1)
+	if !t.noJitter {
+		d += rand.N(d/4 + 1)
+	}
 	p.nextDial = now.Add(d)
 }

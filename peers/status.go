@@ -43,6 +43,7 @@ type PeerStatus struct {
 	Initiator bool           `json:"initiator"`       // this node dialled the connection
 	Since     time.Time      `json:"since,omitzero"`  // when the connection came up
 	RTT       time.Duration  `json:"rtt"`             // of the reliable stream; 0 before the first pong
+	Sessions  int            `json:"sessions"`        // connections that came up since New
 
 	BytesIn    uint64    `json:"bytes_in"`
 	BytesOut   uint64    `json:"bytes_out"`
@@ -99,7 +100,7 @@ func (e *Engine) peerStatusLocked(p *peer, now time.Time) PeerStatus {
 		Name: p.name, PublicKey: p.key, Configured: p.configured,
 		BytesIn: p.rxBytes.Load(), BytesOut: p.txBytes.Load(),
 		PacketsIn: p.rxPackets.Load(), PacketsOut: p.txPackets.Load(),
-		LastError: p.lastErr,
+		LastError: p.lastErr, Sessions: p.sessions,
 	}
 	for _, a := range p.allowed {
 		switch {
