@@ -72,33 +72,40 @@ func keyFileError(path string, err error) error {
 // replace an existing file unless force; a forced write replaces the file in one rename,
 // so the old key is never half overwritten.
 func writeKeyFile(path string, kp dht.KeyPair, force bool) error {
-	data := []byte(hex.EncodeToString(kp.Seed()) + "\n")
+	return writeSecretFile(path, "key file", "the key pair it holds is then lost", kp.Seed(), force)
+}
+
+// writeSecretFile writes secret as 64 hex digits and a newline to a new file at path with
+// mode 0600, as writeKeyFile does. what names the file in errors ("key file"); lost says
+// what a forced replacement loses, for the hint when the file exists.
+func writeSecretFile(path, what, lost string, secret []byte, force bool) error {
+	data := []byte(hex.EncodeToString(secret) + "\n")
 	if !force {
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if errors.Is(err, fs.ErrExist) {
-			return failf("key file %s already exists", path).
-				hintf("pass --force to replace it; the key pair it holds is then lost")
+			return failf("%s %s already exists", what, path).
+				hintf("pass --force to replace it; %s", lost)
 		}
 		if err != nil {
-			return writeKeyError(path, err)
+			return writeKeyError(what, path, err)
 		}
 		if _, err := f.Write(data); err != nil {
 			f.Close()
 			os.Remove(path)
-			return writeKeyError(path, err)
+			return writeKeyError(what, path, err)
 		}
 		if err := f.Close(); err != nil {
 			os.Remove(path)
-			return writeKeyError(path, err)
+			return writeKeyError(what, path, err)
 		}
 		return nil
 	}
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		return failf("key file %s: is a directory", path)
+		return failf("%s %s: is a directory", what, path)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".hyperlan-key-*") // mode 0600
 	if err != nil {
-		return writeKeyError(path, err)
+		return writeKeyError(what, path, err)
 	}
 	_, err = tmp.Write(data)
 	if cerr := tmp.Close(); err == nil {
@@ -109,12 +116,12 @@ func writeKeyFile(path string, kp dht.KeyPair, force bool) error {
 	}
 	if err != nil {
 		os.Remove(tmp.Name())
-		return writeKeyError(path, err)
+		return writeKeyError(what, path, err)
 	}
 	return nil
 }
 
-func writeKeyError(path string, err error) error {
+func writeKeyError(what, path string, err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
 		err = pe.Err
@@ -123,5 +130,5 @@ func writeKeyError(path string, err error) error {
 	if errors.As(err, &le) {
 		err = le.Err
 	}
-	return failf("cannot write key file %s: %v", path, err)
+	return failf("cannot write %s %s: %v", what, path, err)
 }

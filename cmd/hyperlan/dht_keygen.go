@@ -1,10 +1,6 @@
 package main
 
-import (
-	"context"
-
-	"github.com/hyperlan/hyperlan/dht"
-)
+import "context"
 
 const dhtKeygenUsage = `Usage: hyperlan dht keygen [--seed HEX] [--out FILE [--force]]
 
@@ -43,35 +39,16 @@ Examples:
 
 func runDHTKeygen(ctx context.Context, c *cli, args []string) error {
 	fs := newFlagSet("dht keygen")
-	seedHex := fs.String("seed", "", "")
-	out := fs.String("out", "", "")
-	force := fs.Bool("force", false, "")
+	var kf keygenFlags
+	kf.register(fs)
 	if err := parseFlagsNoArgs(fs, args); err != nil {
 		return err
 	}
-	if *force && *out == "" {
-		return usageErrorf("--force needs --out")
-	}
-	var seed []byte // nil: random
-	if *seedHex != "" {
-		s, err := parseHex32("--seed", "a 32-byte seed", *seedHex)
-		if err != nil {
-			return err
-		}
-		seed = s[:]
-	}
-	kp, err := dht.NewKeyPair(seed)
+	line, err := kf.keyPair()
 	if err != nil {
-		return failf("%v", err)
-	}
-	if *out == "" {
-		c.out.write(keygenLine{PublicKey: kp.String(), Seed: hex32([32]byte(kp.Seed()))})
-		return nil
-	}
-	if err := writeKeyFile(*out, kp, *force); err != nil {
 		return err
 	}
-	c.out.write(keygenLine{PublicKey: kp.String(), KeyFile: *out})
+	c.out.write(line)
 	return nil
 }
 

@@ -17,6 +17,8 @@ const (
 	exitError   = 1 // a runtime failure: no bootstrap node answered, a port is taken, ...
 	exitUsage   = 2 // bad flags or arguments; nothing was started
 	exitConnect = 3 // dht connect: no connection to the peer, with the reference's error code
+
+	exitNotRunning = 3 // status, peers: no daemon is running (an init script's status says 3 too)
 )
 
 // command is one node of the command tree: a group (hyperlan, dht) that dispatches to subs,
@@ -46,6 +48,12 @@ func commands() *command {
 		name:  "hyperlan",
 		usage: rootUsage,
 		subs: []*command{
+			{name: "keygen", summary: "make this machine's key pair (its key file)", usage: keygenUsage, run: runKeygen},
+			{name: "secret", summary: "make a network secret file", usage: secretUsage, run: runSecret},
+			configCommand(),
+			{name: "up", summary: "run the VPN on this machine until stopped", usage: upUsage, run: runUp},
+			{name: "status", summary: "show the running VPN: this node and its peers", usage: statusUsage, run: runStatus},
+			{name: "peers", summary: "list the running VPN's peers", usage: peersUsage, run: runPeers},
 			dhtCommand(),
 			{name: "demo", summary: "run an offline DHT demo on 127.0.0.1", usage: demoUsage, run: runDemo},
 			{name: "version", summary: "print the version", usage: versionUsage, run: runVersion},
@@ -55,11 +63,19 @@ func commands() *command {
 
 const rootUsage = `Usage: hyperlan <command> [arguments]
 
-hyperlan joins machines into a private network over HyperDHT. This build carries the DHT
-layer: run a bootstrap node or a node, look nodes up, announce keys and store values, or
-watch a demo on 127.0.0.1.
+hyperlan joins machines into one private network: each runs 'hyperlan up', which
+creates a TUN interface and keeps an encrypted connection to every other member,
+found through HyperDHT by public key, across NATs and with no server of its own.
 
-Commands:
+VPN commands:
+  keygen              make this machine's key pair (its key file)
+  secret              make a network secret file, shared by all members
+  config check        check a config file and show what it derives
+  up                  run the VPN on this machine until stopped (a foreground daemon)
+  status              show the running VPN: this node and its peers
+  peers               list the running VPN's peers
+
+DHT commands:
   dht bootstrap       run a bootstrap node at a public IPv4 address
   dht node            join a DHT through bootstrap nodes and serve it
   dht find-node       look up the nodes closest to a 32-byte id
@@ -73,19 +89,30 @@ Commands:
   dht mutable-get     fetch the signed value of a public key
   dht listen          accept encrypted connections to a key pair (echo, or netcat style)
   dht connect         connect to a key pair and pipe stdin and stdout, netcat style
+
+Other commands:
   demo                run an offline DHT demo on 127.0.0.1
   version             print the version
   help                show help for a command
 
 Run 'hyperlan help <command>' or 'hyperlan <command> --help' for details.
 
-Output: the dht commands print JSON lines on stdout, one object per line; errors
-('hyperlan: error: ...', 'hyperlan: hint: ...') and logs (-v) go to stderr. Where
-stdout carries a connection's bytes (dht connect, dht listen without --echo), the
-JSON lines go to stderr instead.
+Getting started (on each machine, as root):
+  hyperlan keygen --out /etc/hyperlan/home.key      # prints the [[peer]] entry for the others
+  hyperlan secret --out /etc/hyperlan/home.secret   # once; copy it to the other machines
+  $EDITOR /etc/hyperlan/home.toml                   # see /usr/share/doc/hyperlan/examples
+  hyperlan config check -c /etc/hyperlan/home.toml
+  systemctl enable --now hyperlan@home              # or: hyperlan up -c /etc/hyperlan/home.toml
+
+Output: the VPN commands print text for people on stdout, or JSON with --json (up
+logs to stderr); the dht commands print JSON lines on stdout, one object per line.
+Errors ('hyperlan: error: ...', 'hyperlan: hint: ...') and logs (-v) go to stderr.
+Where stdout carries a connection's bytes (dht connect, dht listen without --echo),
+the JSON lines go to stderr instead.
 
 Exit status: 0 success or clean stop on SIGINT/SIGTERM, 1 runtime failure,
-2 bad flags or arguments, 3 dht connect could not connect to the peer.
+2 bad flags, arguments or config (nothing was started),
+3 dht connect could not connect to the peer; status and peers: no daemon is running.
 `
 
 // run is the whole program behind main: it parses args (without the program name), runs
@@ -182,7 +209,7 @@ func (c *cli) report(name string, cmd *command, err error) int {
 	for _, h := range hints {
 		fmt.Fprintf(c.stderr, "hyperlan: hint: %s\n", h)
 	}
-	if code == exitUsage && cmd.run != nil {
+	if code == exitUsage && cmd.run != nil && (ce == nil || !ce.noUsageHint) {
 		fmt.Fprintf(c.stderr, "hyperlan: hint: run '%s --help' for usage\n", name)
 	}
 	return code
@@ -198,6 +225,8 @@ type cliError struct {
 	code  int
 	err   error
 	hints []string
+
+	noUsageHint bool // an exit 2 whose flags were fine (a bad config): no "run --help" hint
 }
 
 func (e *cliError) Error() string { return e.err.Error() }
