@@ -207,36 +207,73 @@ func TestKilledMemberReconnects(t *testing.T) {
 	})
 }
 
-// TestDualDialTieBreak: two members that dial each other at the same moment end with one
-// connection, the same on both sides: the one the lower key dialled.
+// TestDualDialTieBreak: when both members of a pair dialled and both connections came up,
+// both keep the one the lower key dialled, whichever came up first. The test makes the dual
+// dial certain: once the first connection is up, the side that did not dial it dials too.
+// The lower key dials first unless it waits longer than the higher key's head start.
 func TestDualDialTieBreak(t *testing.T) {
+	t.Run("lower first", func(t *testing.T) { testDualDial(t, false) })
+	t.Run("higher first", func(t *testing.T) { testDualDial(t, true) })
+}
+
+func testDualDial(t *testing.T, higherFirst bool) {
 	synctest.Test(t, func(t *testing.T) {
 		l := newTestlab(t, nil)
-		a, b := l.newMember("a", 0xa7), l.newMember("b", 0xb7)
-		noDelay := func(e *Engine) { e.timing.tieDelay, e.timing.noJitter = 0, true }
-		a.start(a.config(b), noDelay)
-		b.start(b.config(a), noDelay)
-		a.mustPing(b)
+		lower, higher := l.newMember("a", 0xa7), l.newMember("b", 0xb7)
+		if bytes.Compare(higher.key[:], lower.key[:]) < 0 {
+			lower, higher = higher, lower
+		}
+		var slow []func(*Engine)
+		if higherFirst {
+			slow = append(slow, func(e *Engine) { e.timing.backoffMin = 10 * time.Second })
+		}
+		lower.start(lower.config(higher), slow...)
+		higher.start(higher.config(lower))
+		lower.mustPing(higher)
+		first, _ := lower.peerStatus(higher)
+		if first.Initiator == higherFirst {
+			t.Fatalf("the first connection: %+v", first)
+		}
+		dialer, other := lower, higher
+		if first.Initiator {
+			dialer, other = higher, lower
+		}
+		if since := time.Since(first.Since); since > defaultTiming.tieWindow/2 {
+			t.Fatalf("the first connection came up %v ago: too long for a dual dial", since)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		c, err := dialer.e.node.Connect(ctx, other.kp.PublicKey, &dht.ConnectOptions{KeyPair: dialer.kp, OnMessage: dialer.e.onDatagram})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !dialer.e.startSession(c) {
+			t.Fatal("startSession")
+		}
 		time.Sleep(time.Minute)
 		synctest.Wait()
-		sa, _ := a.peerStatus(b)
-		sb, _ := b.peerStatus(a)
-		if !sa.Connected || !sb.Connected || sa.Initiator == sb.Initiator {
-			t.Fatalf("a: %+v\nb: %+v", sa, sb)
+		sl, _ := lower.peerStatus(higher)
+		sh, _ := higher.peerStatus(lower)
+		if !sl.Connected || !sh.Connected || !sl.Initiator || sh.Initiator {
+			t.Fatalf("lower %s: %+v\nhigher %s: %+v", lower.name, sl, higher.name, sh)
 		}
-		if sa.Sessions != 2 && sb.Sessions != 2 {
-			t.Fatalf("no dual dial: a had %d sessions, b %d", sa.Sessions, sb.Sessions)
+		if dialer == higher {
+			// The second connection lost on both sides; the first stays.
+			select {
+			case <-c.Done():
+			default:
+				t.Error("the higher key's second connection is still open")
+			}
+			if !sl.Since.Equal(first.Since) || sl.Sessions != 1 {
+				t.Errorf("the first connection was replaced: %+v", sl)
+			}
+		} else if sl.Since.Equal(first.Since) || sl.Sessions != 2 || sh.Sessions != 2 {
+			t.Errorf("the lower key's connection did not replace the first: %+v, %+v", sl, sh)
 		}
-		lower := a
-		if bytes.Compare(b.key[:], a.key[:]) < 0 {
-			lower = b
+		if len(lower.e.Status().Peers) != 1 || c.RemotePublicKey() != [32]byte(other.key) {
+			t.Error("status lists more members")
 		}
-		if st, _ := lower.peerStatus(map[*member]*member{a: b, b: a}[lower]); !st.Initiator {
-			t.Errorf("the connection kept was not dialled by the lower key %s", lower.name)
-		}
-		if sa.Remote != netip.AddrPortFrom(netip.MustParseAddr(b.host), sa.Remote.Port()) {
-			t.Errorf("a's remote %v, b is at %s", sa.Remote, b.host)
-		}
+		lower.mustPing(higher)
 	})
 }
 
@@ -420,5 +457,43 @@ func TestReload(t *testing.T) {
 			t.Fatal(err)
 		}
 		a.mustPing(b)
+	})
+}
+
+// TestNATMeshRoams: two members behind NATs of different kinds and one on a public address
+// connect pairwise (holepunching between the NATed ones) and ping; then one NAT's public
+// address changes, and the mesh heals by itself.
+func TestNATMeshRoams(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newTestlab(t, testSecret(6))
+		natA := l.net.AddNAT(netsim.NATOptions{Public: netip.MustParseAddr("198.51.100.2"), Inside: netip.MustParsePrefix("192.168.1.0/24")})
+		l.net.AddNAT(netsim.NATOptions{Public: netip.MustParseAddr("203.0.113.2"), Inside: netip.MustParsePrefix("192.168.2.0/24"), Mapping: netsim.MappingRandom})
+		a, b, c := l.newMember("a", 0xab), l.newMember("b", 0xbb), l.newMember("c", 0xcb)
+		a.at, b.at = "192.168.1.2", "192.168.2.2"
+		for _, m := range []*member{a, b, c} {
+			m.start(m.config())
+		}
+		pairs := [][2]*member{{a, b}, {b, c}, {c, a}}
+		for _, pair := range pairs {
+			pair[0].mustPing(pair[1])
+			pair[1].mustPing(pair[0])
+		}
+		st, _ := a.peerStatus(b)
+		if st.Path != "holepunch" {
+			t.Errorf("a reaches b by %q, want a holepunch", st.Path)
+		}
+
+		natA.SetPublic(netip.MustParseAddr("198.51.100.3"))
+		start := time.Now()
+		for _, pair := range pairs {
+			pair[0].mustPing(pair[1])
+			pair[1].mustPing(pair[0])
+		}
+		t.Logf("healed after %v", time.Since(start))
+		for _, m := range []*member{b, c} {
+			if st, _ := m.peerStatus(a); st.Remote.Addr() != netip.MustParseAddr("198.51.100.3") {
+				t.Errorf("%s reaches a at %v", m.name, st.Remote)
+			}
+		}
 	})
 }

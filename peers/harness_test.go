@@ -99,7 +99,8 @@ type member struct {
 	e      *Engine
 	os     *tuntest.Device // the operating system's end of the device
 	router *fakeRouter
-	host   string
+	host   string // where it runs; start picks one unless at is set
+	at     string // the host for the next start, if set
 	runErr chan error
 
 	mu      sync.Mutex
@@ -163,6 +164,9 @@ func (m *member) start(cfg *configs.Config, tweaks ...func(*Engine)) {
 	t.Helper()
 	l.hosts++
 	m.host = fmt.Sprintf("10.0.2.%d", l.hosts)
+	if m.at != "" {
+		m.host, m.at = m.at, ""
+	}
 	host := netip.MustParseAddr(m.host)
 	node, err := dht.New(dht.Options{
 		Host: m.host, ListenPacket: l.net.ListenPacket, KeyPair: m.kp,

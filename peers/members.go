@@ -124,6 +124,11 @@ func (e *Engine) routineDial(ctx context.Context, p *peer, relays []netip.AddrPo
 			p.failures++
 			p.lastErr = "dial: " + err.Error()
 			p.backoffLocked(time.Now(), e.timing)
+			if errors.Is(err, dht.ErrHolepunchAborted) && !errors.Is(err, dht.ErrHolepunchDoubleRandomizedNATs) {
+				// Mostly the random-punch limit of one side (dht.Options.RandomPunchInterval),
+				// which lifts within seconds: a long back-off would only delay the next try.
+				p.nextDial = minTime(p.nextDial, time.Now().Add(e.timing.punchRetry))
+			}
 			e.log.Debug("dial failed", "peer", p.name, "err", err, "retry", time.Until(p.nextDial).Round(time.Millisecond))
 		}
 		e.mu.Unlock()

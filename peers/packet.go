@@ -3,6 +3,7 @@ package peers
 import (
 	"encoding/binary"
 	"net/netip"
+	"slices"
 )
 
 // The few IP header fields the data plane reads and writes. Packets are checked only as far
@@ -84,7 +85,7 @@ func appendTooBig(dst, pkt []byte, mtu int) []byte {
 	if pkt[0]>>4 == 4 {
 		quote := pkt[:min(len(pkt), icmpv4Max-ipv4HeaderLen-8)]
 		total := ipv4HeaderLen + 8 + len(quote)
-		dst = append(dst, make([]byte, total)...)
+		dst = extend(dst, total)
 		h := dst[start:]
 		h[0] = 0x45
 		h[1] = 0xc0 // internetwork control
@@ -103,7 +104,7 @@ func appendTooBig(dst, pkt []byte, mtu int) []byte {
 	}
 	quote := pkt[:min(len(pkt), icmpv6Max-ipv6HeaderLen-8)]
 	plen := 8 + len(quote)
-	dst = append(dst, make([]byte, ipv6HeaderLen+plen)...)
+	dst = extend(dst, ipv6HeaderLen+plen)
 	h := dst[start:]
 	h[0] = 6 << 4
 	binary.BigEndian.PutUint16(h[4:], uint16(plen))
@@ -118,6 +119,15 @@ func appendTooBig(dst, pkt []byte, mtu int) []byte {
 	pseudo := sum(h[8:40], uint32(plen)+protoICMPv6)
 	binary.BigEndian.PutUint16(m[2:], ^fold(sum(m, pseudo)))
 	return dst
+}
+
+// extend returns b with n zero bytes appended, allocating only when b's capacity is short
+// (unlike append(b, make([]byte, n)...) also under the race detector).
+func extend(b []byte, n int) []byte {
+	b = slices.Grow(b, n)
+	b = b[:len(b)+n]
+	clear(b[len(b)-n:])
+	return b
 }
 
 // fragmentIPv4 splits the IPv4 packet pkt, which may be fragmented (no DF bit), into

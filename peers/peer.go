@@ -50,6 +50,7 @@ type timing struct {
 	dialTimeout   time.Duration
 	backoffMin    time.Duration
 	backoffMax    time.Duration
+	punchRetry    time.Duration // the back-off after an aborted holepunch, at most
 	tieDelay      time.Duration // how long the higher key waits before dialling
 	tieWindow     time.Duration // sessions that came up within this of each other are a dual dial
 	stable        time.Duration // a session that lasted this long resets the back-off
@@ -71,6 +72,7 @@ var defaultTiming = timing{
 	dialTimeout:   30 * time.Second,
 	backoffMin:    time.Second,
 	backoffMax:    time.Minute,
+	punchRetry:    5 * time.Second,
 	tieDelay:      2 * time.Second,
 	tieWindow:     10 * time.Second,
 	stable:        30 * time.Second,
