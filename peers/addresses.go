@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"net/netip"
 	"slices"
+	"time"
 
+	"github.com/hyperlan/hyperlan/configs"
 	"github.com/hyperlan/hyperlan/routing"
 )
 
@@ -23,43 +25,78 @@ var privateRanges = []netip.Prefix{
 	netip.MustParsePrefix("fc00::/7"),
 }
 
-// rebuildLocked recomputes every member's claims and swaps in a new table: configured peers
-// first (by key), then members admitted by the secret in the order they joined. A prefix
-// claimed already, and one that conflicts with this node's own (conflictsSelf), is skipped.
-// The router's config is marked out of date.
+// rebuildLocked recomputes every member's claims and swaps in a new table. Claims are
+// granted in order: configured peers' (by key), then the key-derived addresses of members
+// admitted by the secret, then their other claims in the order they joined. So a member
+// that knows the secret can take no configured peer's addresses, nor another member's
+// derived ones. A prefix claimed already, and one that conflicts with this node's own
+// (conflictsSelf), is skipped. The router's config is marked out of date.
 func (e *Engine) rebuildLocked() {
-	list := make([]*peer, 0, len(e.peers))
-	for _, p := range e.peers {
-		list = append(list, p)
+	type candidate struct {
+		rank   int // 0 configured, 1 derived address of a secret member, 2 other
+		joined time.Time
+		key    configs.PublicKey
+		prefix netip.Prefix
+		peer   *peer
 	}
-	slices.SortFunc(list, func(a, b *peer) int {
-		switch {
-		case a.configured != b.configured:
-			if a.configured {
-				return -1
+	var cands []candidate
+	for _, p := range e.peers {
+		p.allowed = nil
+		var derived []netip.Prefix
+		if !p.configured {
+			derived = e.derivedLocked(p)
+		}
+		for _, c := range e.claimsLocked(p) {
+			rank := 2
+			switch {
+			case p.configured:
+				rank = 0
+			case slices.Contains(derived, c):
+				rank = 1
 			}
-			return 1
-		case !a.configured && !a.joined.Equal(b.joined):
+			cands = append(cands, candidate{rank, p.joined, p.key, c.Masked(), p})
+		}
+	}
+	slices.SortStableFunc(cands, func(a, b candidate) int {
+		switch {
+		case a.rank != b.rank:
+			return a.rank - b.rank
+		case !a.joined.Equal(b.joined):
 			return a.joined.Compare(b.joined)
 		}
 		return bytes.Compare(a.key[:], b.key[:])
 	})
 	var entries []tableEntry
 	taken := make(map[netip.Prefix]bool)
-	for _, p := range list {
-		p.allowed = nil
-		for _, c := range e.claimsLocked(p) {
-			c = c.Masked()
-			if !c.IsValid() || taken[c] || e.conflictsSelf(c) {
-				continue
-			}
-			taken[c] = true
-			p.allowed = append(p.allowed, c)
-			entries = append(entries, tableEntry{prefix: c, peer: p})
+	for _, c := range cands {
+		if !c.prefix.IsValid() || taken[c.prefix] || e.conflictsSelf(c.prefix) {
+			continue
 		}
+		taken[c.prefix] = true
+		c.peer.allowed = append(c.peer.allowed, c.prefix)
+		entries = append(entries, tableEntry{prefix: c.prefix, peer: c.peer})
+	}
+	for _, p := range e.peers {
+		slices.SortFunc(p.allowed, comparePrefix)
 	}
 	e.table.Store(newTable(entries))
 	e.dirty = true
+}
+
+// derivedLocked returns the host prefixes of p's key-derived addresses (configs.DeriveIPv4
+// and DeriveIPv6 in the network's prefixes).
+func (e *Engine) derivedLocked(p *peer) []netip.Prefix {
+	n := &e.cfg.Network
+	var out []netip.Prefix
+	if a, err := configs.DeriveIPv4(n.IPv4, p.key); err == nil {
+		out = append(out, netip.PrefixFrom(a, 32))
+	}
+	if n.IPv6.IsValid() {
+		if a, err := configs.DeriveIPv6(n.IPv6, p.key); err == nil {
+			out = append(out, netip.PrefixFrom(a, 128))
+		}
+	}
+	return out
 }
 
 // claimsLocked lists what p may claim: a configured peer's addresses and routes from the

@@ -2,6 +2,16 @@
 // network of machines that reach each other by public key over HyperDHT (package dht),
 // and moves IP packets between the TUN device (package tun) and the other members.
 //
+// # Use
+//
+//	cfg, err := configs.Load(file)                  // validated: keys, addresses, secret
+//	e, err := peers.New(cfg, peers.Deps{Logger: log}) // opens the TUN, the router, a DHT node
+//	go e.Run(ctx)                                    // until ctx ends or e.Close
+//	e.Reload(next.Peers)                             // on SIGHUP, after configs.Load succeeded
+//	st := e.Status()                                 // for `hyperlan status` and `hyperlan peers`
+//
+// Tests and `hyperlan demo` pass their own DHT node, device and router in [Deps].
+//
 // # Members
 //
 // A member is a key pair. The members of a network are the keys listed as [[peer]] in the
@@ -52,8 +62,10 @@
 // from its key by package configs). A member admitted by the secret owns, while connected,
 // the addresses of its hello that lie in the network's prefixes, and the subnets of its
 // hello that are private (RFC 1918, 100.64.0.0/10, fc00::/7) and outside the network's
-// prefixes. No member owns this node's own addresses or subnets; a prefix claimed twice goes
-// to a configured peer first, then to the member that joined first.
+// prefixes: knowing the secret lets nobody draw other traffic into the VPN. A prefix
+// claimed twice goes to a configured peer first, then to the member whose key it is derived
+// from, then to the member that joined first; none goes to this node's own addresses or
+// into its own subnets.
 //
 // # Data plane
 //

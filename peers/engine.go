@@ -100,10 +100,10 @@ type Engine struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine of the engine
 
-	runOnce   sync.Once
-	running   atomic.Bool
+	lifeMu    sync.Mutex
+	ran       bool          // guarded by lifeMu; Run was called
+	stopped   bool          // guarded by lifeMu; Close was called
 	stop      chan struct{} // closed by Close
-	stopOnce  sync.Once
 	fatal     chan error    // capacity 1: a failure that ends Run
 	done      chan struct{} // closed when shutdown has finished
 	closeOnce sync.Once
@@ -112,7 +112,7 @@ type Engine struct {
 
 // Errors of the engine.
 var (
-	// ErrRunning is returned by a second call of Run.
+	// ErrRunning is returned by a second call of Run, and by Run after Close.
 	ErrRunning = errors.New("peers: engine already ran")
 	// ErrNotMember is why a session ends when the remote key is neither a configured peer
 	// nor proved that it knows the network secret.
@@ -247,20 +247,15 @@ func releaseDeps(d Deps) {
 // cancel or Close, and otherwise the failure: the device failed, or the router refused the
 // first config (an address or route that collides with the system's). The network being
 // unreachable is no failure: the engine keeps trying. Run may be called once; later calls
-// return ErrRunning.
+// (and a Run after Close) return ErrRunning.
 func (e *Engine) Run(ctx context.Context) error {
-	first := false
-	e.runOnce.Do(func() { first = true })
-	if !first {
+	e.lifeMu.Lock()
+	if e.ran || e.stopped {
+		e.lifeMu.Unlock()
 		return ErrRunning
 	}
-	select {
-	case <-e.stop:
-		e.shutdown()
-		return nil
-	default:
-	}
-	e.running.Store(true)
+	e.ran = true
+	e.lifeMu.Unlock()
 	err := e.start()
 	if err == nil {
 		select {
@@ -279,13 +274,17 @@ func (e *Engine) Run(ctx context.Context) error {
 // goroutine of the engine to end. Close is idempotent and returns the first error of the
 // release.
 func (e *Engine) Close() error {
-	e.stopOnce.Do(func() { close(e.stop) })
-	if e.running.Load() {
-		<-e.done
-	} else {
-		e.runOnce.Do(func() {}) // a later Run returns ErrRunning
+	e.lifeMu.Lock()
+	first, ran := !e.stopped, e.ran
+	e.stopped = true
+	e.lifeMu.Unlock()
+	if first {
+		close(e.stop)
+	}
+	if !ran {
 		e.shutdown()
 	}
+	<-e.done
 	return e.closeErr
 }
 

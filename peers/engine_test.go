@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"net"
 	"net/netip"
 	"slices"
 	"testing"
@@ -494,6 +495,82 @@ func TestNATMeshRoams(t *testing.T) {
 			if st, _ := m.peerStatus(a); st.Remote.Addr() != netip.MustParseAddr("198.51.100.3") {
 				t.Errorf("%s reaches a at %v", m.name, st.Remote)
 			}
+		}
+	})
+}
+
+// TestSquatterLosesDerivedAddress: a member admitted by the secret that claims another
+// member's key-derived address (an explicit address in its own config) holds it only until
+// that member joins.
+func TestSquatterLosesDerivedAddress(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newTestlab(t, testSecret(7))
+		a, b, m := l.newMember("a", 0xac), l.newMember("b", 0xbc), l.newMember("m", 0xec)
+		m.ip4 = b.ip4
+		a.start(a.config())
+		m.start(m.config())
+		if !m.ping(m.ip4, a.ip4, 60) {
+			t.Fatal("m cannot reach a")
+		}
+		b.start(b.config())
+		a.mustPing(b)
+		sb, _ := a.peerStatus(b)
+		sm, _ := a.peerStatus(m)
+		if sb.IPv4 != b.ip4 || sm.IPv4.IsValid() || sm.IPv6 != m.ip6 {
+			t.Errorf("a gives b %v and m %v/%v", sb.IPv4, sm.IPv4, sm.IPv6)
+		}
+	})
+}
+
+// TestLifecycle: Close without Run releases the deps; Run after Close, and a second Run,
+// return ErrRunning; Close is idempotent.
+func TestLifecycle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newTestlab(t, nil)
+		a := l.newMember("a", 0xad)
+		node, err := dht.New(dht.Options{Host: "10.0.4.1", ListenPacket: l.net.ListenPacket, KeyPair: a.kp,
+			Bootstrap: []rpc.BootstrapNode{{Host: "10.0.0.1", Port: 49737}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dev, osEnd := tuntest.NewPair(tuntest.Options{})
+		defer osEnd.Close()
+		r := &fakeRouter{}
+		e, err := New(a.config(), Deps{Node: node, TUN: dev, Router: r})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Run(context.Background()); !errors.Is(err, ErrRunning) {
+			t.Errorf("Run after Close: %v", err)
+		}
+		if err := e.Close(); err != nil {
+			t.Errorf("second Close: %v", err)
+		}
+		if !r.closed || len(r.sets) != 0 {
+			t.Errorf("router: closed %v, %d configs", r.closed, len(r.sets))
+		}
+		if _, err := dev.Read([][]byte{make([]byte, 2048)}, []int{0}, 0); !errors.Is(err, net.ErrClosed) {
+			t.Errorf("device read after Close: %v", err)
+		}
+		if _, err := node.Connect(context.Background(), a.kp.PublicKey, nil); !errors.Is(err, dht.ErrNodeDestroyed) {
+			t.Errorf("node after Close: %v", err)
+		}
+
+		// A config whose key file does not match its public key is refused, and the deps
+		// given are released.
+		cfg := a.config()
+		cfg.Node.PublicKey[0] ^= 1
+		dev2, os2 := tuntest.NewPair(tuntest.Options{})
+		defer os2.Close()
+		r2 := &fakeRouter{}
+		if _, err := New(cfg, Deps{TUN: dev2, Router: r2, ListenPacket: l.net.ListenPacket}); err == nil {
+			t.Fatal("New took a mismatched key")
+		}
+		if !r2.closed {
+			t.Error("New did not release the router it was given")
 		}
 	})
 }
