@@ -29,7 +29,7 @@ import (
 
 // testlab is a private DHT on netsim and the members' shared network settings.
 type testlab struct {
-	t      *testing.T
+	t      testing.TB
 	net    *netsim.Network
 	nodes  []*dht.Node
 	secret []byte // nil: members admit by key only
@@ -357,14 +357,14 @@ func (r *fakeRouter) last() routing.Config {
 }
 
 // testLogger logs to the test when HYPERLAN_TEST_LOG is set.
-func testLogger(t *testing.T, name string) *slog.Logger {
+func testLogger(t testing.TB, name string) *slog.Logger {
 	if os.Getenv("HYPERLAN_TEST_LOG") == "" {
 		return nil
 	}
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})).With("member", name)
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimSuffix(string(b), "\n"))
