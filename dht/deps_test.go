@@ -56,9 +56,11 @@ var testOnly = []string{"dht/netsim", "dht/dhttest", "tun/tuntest", "interop"}
 // osOnly modules may be imported only by these packages. interop (test-only, see testOnly) uses
 // unix.Setns in netns_linux.go to open test sockets inside network namespaces: the syscall
 // package has no SYS_SETNS on amd64 or 386, and a hard-coded number per architecture would be
-// worse than the one module every Linux-specific package here already uses.
+// worse than the one module every Linux-specific package here already uses. cmd/hyperlan uses
+// it the same way in demolab_linux.go: `hyperlan demo` opens its members' sockets, TUN devices
+// and routers inside the namespaces it builds, and interop is test-only.
 var osOnly = map[string][]string{
-	"golang.org/x/sys/unix":          {"tun", "routing", "dht/udx", "interop"},
+	"golang.org/x/sys/unix":          {"tun", "routing", "dht/udx", "interop", "cmd/hyperlan"},
 	"github.com/vishvananda/netlink": {"tun", "routing"},
 	"golang.zx2c4.com/wireguard/tun": {"tun"},
 	"github.com/vishvananda/netns":   {"tun", "routing"},

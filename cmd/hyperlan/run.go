@@ -55,7 +55,7 @@ func commands() *command {
 			{name: "status", summary: "show the running VPN: this node and its peers", usage: statusUsage, run: runStatus},
 			{name: "peers", summary: "list the running VPN's peers", usage: peersUsage, run: runPeers},
 			dhtCommand(),
-			{name: "demo", summary: "run an offline DHT demo on 127.0.0.1", usage: demoUsage, run: runDemo},
+			{name: "demo", summary: "run a 3-member VPN mesh behind NATs, offline", usage: demoUsage, run: runDemo},
 			{name: "version", summary: "print the version", usage: versionUsage, run: runVersion},
 		},
 	}
@@ -91,7 +91,7 @@ DHT commands:
   dht connect         connect to a key pair and pipe stdin and stdout, netcat style
 
 Other commands:
-  demo                run an offline DHT demo on 127.0.0.1
+  demo                run a 3-member VPN mesh behind NATs, offline
   version             print the version
   help                show help for a command
 
