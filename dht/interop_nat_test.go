@@ -13,6 +13,7 @@ package dht_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -87,7 +88,12 @@ func TestInteropHolepunchNATs(t *testing.T) {
 }
 
 // TestInteropHolepunchNATsImpaired is the matrix with 50 ms one way and 1% loss on every path
-// through the internet router (the reference retries its requests; punches are repeated).
+// through the internet router (the reference retries its requests; punches are repeated). A
+// cell that punches through a random NAT may be tried twice: when the reply to the client's
+// punch round is lost or slow, the client sends the round again, and the server, its own punch
+// already counted against its random-punch limit, answers TRY_LATER and gives up (hyperdht
+// 6.34's server does this as ours does; natbench saw it in about 1 of 40 such connects of
+// each). An application retries then, as hyperswarm does.
 func TestInteropHolepunchNATsImpaired(t *testing.T) {
 	l := newNATLab(t)
 	l.nl.RequireImpairment(t)
@@ -99,15 +105,38 @@ func TestInteropHolepunchNATsImpaired(t *testing.T) {
 	defer l.nl.Unimpair()
 	for i, tc := range cases {
 		t.Run(tc.name(), func(t *testing.T) {
-			ctx := interopCtx(t, 120*time.Second)
-			l.run(t, ctx, tc, byte(0x90+i))
+			ctx := interopCtx(t, 180*time.Second)
+			_, err := l.try(t, ctx, tc, byte(0x90+i))
+			if err != nil && tc.server != tc.client && punchAborted(err) {
+				t.Logf("%v; once more, as an application would", err)
+				_, err = l.try(t, ctx, tc, byte(0xb0+i))
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
 		})
 	}
+}
+
+// punchAborted reports whether a Go or JS client's connect failed with HOLEPUNCH_ABORTED.
+func punchAborted(err error) bool {
+	return errors.Is(err, dht.ErrHolepunchAborted) || interop.ErrorCode(err) == interop.CodeHolepunchAborted
 }
 
 // run connects a client on b to a server on a through the NATs of tc and checks the path; it
 // returns how long the client's connect took.
 func (l *natLab) run(t *testing.T, ctx context.Context, tc natCase, key byte) time.Duration {
+	t.Helper()
+	elapsed, err := l.try(t, ctx, tc, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return elapsed
+}
+
+// try is run, but a connect that should have succeeded and failed is returned as an error
+// (wrapping the client's), for the caller to retry.
+func (l *natLab) try(t *testing.T, ctx context.Context, tc natCase, key byte) (time.Duration, error) {
 	t.Helper()
 	ra, rb, a, b, d := l.ra, l.rb, l.a, l.b, l.d
 	if err := ra.SetNAT(tc.server); err != nil {
@@ -151,10 +180,10 @@ func (l *natLab) run(t *testing.T, ctx context.Context, tc natCase, key byte) ti
 				t.Fatalf("connect: %v after %v, want %s", err, elapsed, interop.CodeHolepunchAborted)
 			}
 			t.Logf("%s: failed after %v: %v", tc.name(), elapsed, err)
-			return elapsed
+			return elapsed, nil
 		}
 		if err != nil {
-			t.Fatalf("connect after %v: %v", elapsed, err)
+			return elapsed, fmt.Errorf("connect after %v: %w", elapsed, err)
 		}
 		defer c.Close()
 		info, _ := client.ConnInfo(c)
@@ -181,10 +210,10 @@ func (l *natLab) run(t *testing.T, ctx context.Context, tc natCase, key byte) ti
 				t.Fatalf("connect: %q (%v) after %v, want %s", code, err, elapsed, interop.CodeHolepunchAborted)
 			}
 			t.Logf("%s: failed after %v: %v", tc.name(), elapsed, err)
-			return elapsed
+			return elapsed, nil
 		}
 		if err != nil {
-			t.Fatalf("connect after %v: %v", elapsed, err)
+			return elapsed, fmt.Errorf("connect after %v: %w", elapsed, err)
 		}
 		clientRemote = c.Info().Remote
 		t.Logf("%s: open after %v (reference's own measure %v) to %v", tc.name(), elapsed, c.Info().Open, clientRemote)
@@ -230,7 +259,7 @@ func (l *natLab) run(t *testing.T, ctx context.Context, tc natCase, key byte) ti
 	if serverRemote != rb.PublicAddr() {
 		t.Errorf("server's stream goes to %v, want the client's router %v (direct)", serverRemote, rb.PublicAddr())
 	}
-	return elapsed
+	return elapsed, nil
 }
 
 // TestInteropHolepunchNATsTrials measures connect times: each cell that punches runs

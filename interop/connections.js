@@ -134,6 +134,8 @@ function connections (dht, { requiredBytes, keyPairArg, intArg, relayAddressesAr
       started: performance.now(),
       openMs: null,
       opened: false,
+      headerMs: null, // from started to the remote's secret-stream header, see watchHeader
+      headerWaiters: [],
       hash: crypto.createHash('sha256'),
       received: 0,
       written: 0,
@@ -151,6 +153,7 @@ function connections (dht, { requiredBytes, keyPairArg, intArg, relayAddressesAr
       e.opened = true
       e.openMs = performance.now() - e.started
       event('conn-open', { conn: e.conn, side, server, remote: remoteOf(stream), ms: e.openMs, ...identity(stream) })
+      watchHeader(e)
     })
     stream.on('data', (buf) => {
       e.hash.update(buf)
@@ -200,6 +203,40 @@ function connections (dht, { requiredBytes, keyPairArg, intArg, relayAddressesAr
 
   // opened resolves once the connection's stream has opened and rejects with
   // its error (or ESTREAMCLOSED) if it closes first.
+  // watchHeader records when the remote's secret-stream header has been read, which is when
+  // Go's dht.Node.Connect returns; 'connect' comes earlier, once our own header is written.
+  // secret-stream has no event for it: its _setup flag turns false when the header has been
+  // read, after a chunk of the raw stream (its own listener, attached before 'connect', runs
+  // first).
+  function watchHeader (e) {
+    const done = () => {
+      e.headerMs = performance.now() - e.started
+      for (const w of e.headerWaiters) w.resolve()
+      e.headerWaiters = []
+    }
+    if (e.stream._setup === false) return done()
+    const raw = e.stream.rawStream
+    if (!raw) return
+    const ondata = () => {
+      if (e.stream._setup !== false) return
+      raw.off('data', ondata)
+      done()
+    }
+    raw.on('data', ondata)
+  }
+
+  // headerRead resolves once the remote's header has been read (see watchHeader), and
+  // rejects if the connection closes first.
+  function headerRead (e) {
+    if (e.headerMs !== null) return Promise.resolve()
+    if (e.closed) return Promise.reject(e.error || fail('connection closed before the remote header', 'ESTREAMCLOSED'))
+    return new Promise((resolve, reject) => {
+      const onclose = () => reject(e.error || fail('connection closed before the remote header', 'ESTREAMCLOSED'))
+      e.stream.once('close', onclose)
+      e.headerWaiters.push({ resolve: () => { e.stream.off('close', onclose); resolve() } })
+    })
+  }
+
   function opened (e) {
     if (e.opened) return Promise.resolve()
     if (e.closed) return Promise.reject(e.error || fail('connection closed before it opened', 'ESTREAMCLOSED'))
@@ -289,7 +326,8 @@ function connections (dht, { requiredBytes, keyPairArg, intArg, relayAddressesAr
       const flags = { echo: flagArg(cmd, 'echo'), sink: flagArg(cmd, 'sink') }
       const e = track(dht.connect(publicKey, opts), 'client', null, flags)
       await opened(e)
-      return { conn: e.conn, side: 'client', server: null, remote: remoteOf(e.stream), ms: e.openMs, ...identity(e.stream) }
+      if (flagArg(cmd, 'header')) await headerRead(e)
+      return { conn: e.conn, side: 'client', server: null, remote: remoteOf(e.stream), ms: e.openMs, headerMs: e.headerMs, ...identity(e.stream) }
     },
     write: async (cmd) => {
       const e = openConnArg(cmd)

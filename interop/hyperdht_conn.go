@@ -67,7 +67,10 @@ type ConnInfo struct {
 	// Open is, for Connect, the time from dht.connect to the stream's open.
 	// It is 0 for a connection a server accepted (see [JSConn.WaitOpen]).
 	Open time.Duration `json:"-"`
-	At   time.Time     `json:"-"` // when the driver's reply or event was read
+	// Header is, for Connect with WaitHeader, the time from dht.connect until the
+	// server's secret-stream header had been read (what Go's Connect waits for).
+	Header time.Duration `json:"-"`
+	At     time.Time     `json:"-"` // when the driver's reply or event was read
 }
 
 // FirewallCall is one call of a server's firewall: the client's key and
@@ -213,6 +216,9 @@ type ConnectOptions struct {
 	RelayAddresses []netip.AddrPort // IPv4 nodes to send the handshake through first (connect's relayAddresses)
 	Echo           bool             // write back what is read, and end when the remote ends
 	Sink           bool             // end when the remote ends
+	// WaitHeader returns only once the server's secret-stream header has been read,
+	// as Go's dht.Node.Connect does, and sets ConnInfo.Header.
+	WaitHeader bool
 }
 
 // Connect runs dht.connect(publicKey) in the driver and returns once the
@@ -229,7 +235,8 @@ func (n *HyperNode) Connect(ctx context.Context, publicKey [32]byte, opts Connec
 	}
 	var res struct {
 		ConnInfo
-		MS float64 `json:"ms"`
+		MS       float64 `json:"ms"`
+		HeaderMS float64 `json:"headerMs"`
 	}
 	err = n.Call(ctx, "connect", struct {
 		PublicKey      Hex      `json:"publicKey"`
@@ -237,12 +244,14 @@ func (n *HyperNode) Connect(ctx context.Context, publicKey [32]byte, opts Connec
 		RelayAddresses []string `json:"relayAddresses"`
 		Echo           bool     `json:"echo"`
 		Sink           bool     `json:"sink"`
-	}{publicKey[:], seed, relays, opts.Echo, opts.Sink}, &res)
+		Header         bool     `json:"header"`
+	}{publicKey[:], seed, relays, opts.Echo, opts.Sink, opts.WaitHeader}, &res)
 	if err != nil {
 		return nil, err
 	}
 	info := res.ConnInfo
 	info.Open = msDuration(res.MS)
+	info.Header = msDuration(res.HeaderMS)
 	info.At = time.Now()
 	return &JSConn{node: n, info: info}, nil
 }

@@ -376,7 +376,7 @@ func (p *Puncher) randomProbes(target netip.AddrPort) {
 		}
 		port := uint16(1000 + rand.IntN(65536-1000))
 		p.mainRef().punch(netip.AddrPortFrom(target.Addr(), port), defaultTTL)
-		if !p.sleep(p.cfg.RandomInterval) {
+		if !p.sleep(p.cfg.ProbeInterval) {
 			break
 		}
 	}

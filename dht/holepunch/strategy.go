@@ -17,8 +17,9 @@ const (
 	// second, as the server's fast-open ping may already have done the job.
 	ConsistentProbe
 	// RandomProbes: we are consistent, the peer is random. Punches to random ports of the
-	// peer's verified host every 20 ms, 1750 times (about 35 s): the peer's birthday sockets
-	// each opened one port, and one probe hitting one of them is enough.
+	// peer's verified host, 1750 times: the peer's birthday sockets each opened one port, and
+	// one probe hitting one of them is enough. The reference sends one every 20 ms (35 s in
+	// all); we send one every 5 ms (about 9 s), see Config.ProbeInterval.
 	RandomProbes
 	// Birthday: we are random, the peer is consistent. 256 sockets each punch the peer's
 	// verified address once with a low TTL, then the sockets take turns keeping their
@@ -58,15 +59,23 @@ func Choose(local, remote Firewall, verified bool) Strategy {
 }
 
 // Config holds a puncher's counts and intervals. The zero value of each field means the
-// reference's value.
+// reference's value, except for ProbeInterval (ours is shorter).
 type Config struct {
 	ConsistentTries    int           // 10
 	ConsistentInterval time.Duration // 1 s; also the responder's first wait
 	RandomTries        int           // 1750, for probes and keep-alives
-	RandomInterval     time.Duration // 20 ms
+	RandomInterval     time.Duration // 20 ms: between the birthday sockets' keep-alives
 	BirthdaySockets    int           // 256
 	KeepAliveDelay     time.Duration // 100 ms, after the birthday sockets opened
 	MaxReopens         int           // 3: fresh sockets tried while the NAT looks unstable
+
+	// ProbeInterval is the time between two random probes: 5 ms, where the reference waits
+	// 20 ms (RandomInterval). Each probe hits one of the peer's 256 birthday ports with
+	// probability 256/64536, so the connect time is the number of probes until a hit (about
+	// 175 at the median) times the interval: a quarter of the reference's. The number of
+	// probes, and so the chance to succeed and the load on both NATs, stays the reference's.
+	// The peer sees nothing but more frequent probes: the wire is the same.
+	ProbeInterval time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -84,11 +93,15 @@ func (c Config) withDefaults() Config {
 	dur(&c.ConsistentInterval, time.Second)
 	def(&c.RandomTries, 1750)
 	dur(&c.RandomInterval, 20*time.Millisecond)
+	dur(&c.ProbeInterval, DefaultProbeInterval)
 	def(&c.BirthdaySockets, 256)
 	dur(&c.KeepAliveDelay, 100*time.Millisecond)
 	def(&c.MaxReopens, 3)
 	return c
 }
+
+// DefaultProbeInterval is the time between two random probes (Config.ProbeInterval).
+const DefaultProbeInterval = 5 * time.Millisecond
 
 // DefaultRandomPunchInterval is the least time between the end of one punch involving a
 // random NAT and the start of the next, per node (hyperdht's randomPunchInterval).

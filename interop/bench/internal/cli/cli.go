@@ -28,8 +28,9 @@ type Bench func(ctx context.Context, stderr io.Writer) (print func(stdout io.Wri
 type Tool struct {
 	Name      string // e.g. "rpcbench": the prefix of error lines
 	ServeMode string // the first argument that selects Serve, e.g. "serve-go"
-	Serve     func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int
-	Stopped   string // what an interrupt stops, for its message: "servers", "networks", ...
+	// Serve runs the serve mode; nil means the tool has none.
+	Serve   func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int
+	Stopped string // what an interrupt stops, for its message: "servers", "networks", ...
 	// Parse reads the benchmark flags; flag.ErrHelp means -h was asked for, any other error
 	// is bad usage.
 	Parse func(args []string, stderr io.Writer) (Bench, error)
@@ -45,7 +46,7 @@ func Main(t Tool) {
 
 // Run is Main without the process: it returns the exit code.
 func Run(ctx context.Context, t Tool, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == t.ServeMode {
+	if t.Serve != nil && len(args) > 0 && args[0] == t.ServeMode {
 		return t.Serve(ctx, args[1:], stdin, stdout, stderr)
 	}
 	bench, err := t.Parse(args, stderr)
