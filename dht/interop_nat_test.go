@@ -215,6 +215,10 @@ func (l *natLab) try(t *testing.T, ctx context.Context, tc natCase, key byte) (t
 		if err != nil {
 			return elapsed, fmt.Errorf("connect after %v: %w", elapsed, err)
 		}
+		// Destroyed at the end, so that the node can exit at once when the test stops it: a
+		// UDX socket closes only once its streams have, and under loss a stream still
+		// waiting for its last acks would hold the node past the driver's stop grace.
+		defer c.Destroy(ctx)
 		clientRemote = c.Info().Remote
 		t.Logf("%s: open after %v (reference's own measure %v) to %v", tc.name(), elapsed, c.Info().Open, clientRemote)
 		if err := c.Write(ctx, msg); err != nil {
@@ -254,6 +258,7 @@ func (l *natLab) try(t *testing.T, ctx context.Context, tc natCase, key byte) (t
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer sc.Destroy(ctx) // as the client's, above
 		serverRemote = sc.Info().Remote.Addr()
 	}
 	if serverRemote != rb.PublicAddr() {
