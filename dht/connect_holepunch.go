@@ -3,7 +3,6 @@ package dht
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"net/netip"
 	"sync"
 	"time"
@@ -34,40 +33,35 @@ import (
 // finish before analysing (the reference's 1 s).
 const unknownFirewallWait = time.Second
 
-// tryLaterBase is the least wait before a delayed punch; up as much again is added at random
-// (the reference's 10 to 20 s).
-const tryLaterBase = 10 * time.Second
-
-// punchRun is one holepunch attempt of a connection on the client (a relayed connection may
-// make more than one).
+// punchRun is one connection's holepunching on the client.
 type punchRun struct {
 	c      *connector
 	p      *holepunch.Puncher
 	secure *records.SecurePayload
 	id     uint64 // the server's holepunch slot
-	again  bool   // a relayed connection punches again
+	sent   int    // guarded by c.mu; holepunch messages sent
 }
 
-// startDirect starts a direct attempt for a server behind a NAT, on c.bg: the rounds and the
-// punch, raced with the same-LAN shortcut on the first attempt. Paths arrive on c.connect;
-// the attempt's end without one is reported once on c.failed.
-func (c *connector) startDirect(r *handshakeReply, first bool) {
+// holepunch finds a path to a server behind a NAT: the rounds and the punch, raced with the
+// same-LAN shortcut. Paths arrive on c.connect; the first wins.
+func (c *connector) holepunch(ctx context.Context, r *handshakeReply) (socketChoice, error) {
 	pl := &c.payload
 	holepunchable := pl.Holepunch != nil && len(pl.Holepunch.Relays) > 0
-	c.mu.Lock()
-	c.directRunning = true
-	c.mu.Unlock()
-	var once sync.Once
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	failed := make(chan error, 2)
 	fail := func(err error) {
-		once.Do(func() {
-			c.mu.Lock()
-			c.directRunning = false
-			c.mu.Unlock()
-			c.fail(err)
-		})
+		select {
+		case failed <- err:
+		default:
+		}
 	}
 
-	if first && !c.opts.NoLocalConnection && r.client.Addr() == r.server.Addr() {
+	if !c.opts.NoLocalConnection && r.client.Addr() == r.server.Addr() {
 		var theirs []netip.AddrPort
 		for _, a := range pl.Addresses4 {
 			if !isReserved(a.Addr()) {
@@ -79,21 +73,20 @@ func (c *connector) startDirect(r *handshakeReply, first bool) {
 			if !ok {
 				addr = theirs[0]
 			}
-			c.wg.Go(func() {
-				if _, err := c.n.rpc.Ping(c.bg, addr); err == nil {
+			wg.Go(func() {
+				if _, err := c.n.rpc.Ping(ctx, addr); err == nil {
 					c.offer(socketChoice{sock: c.n.serverSocket(), addr: addr, path: PathLAN})
 				} else if !holepunchable {
 					fail(ErrHolepunchAborted)
 				}
 			})
 			if !holepunchable {
-				return
+				return c.waitPath(ctx, failed)
 			}
 		}
 	}
 	if !holepunchable {
-		fail(ErrCannotHolepunch)
-		return
+		return socketChoice{}, ErrCannotHolepunch
 	}
 
 	p, err := c.n.newPuncher(true, pl.Firewall,
@@ -102,28 +95,25 @@ func (c *connector) startDirect(r *handshakeReply, first bool) {
 		},
 		func() { fail(ErrHolepunchAborted) })
 	if err != nil {
-		fail(err)
-		return
+		return socketChoice{}, err
 	}
-	run := &punchRun{c: c, p: p, secure: records.NewSecurePayload(records.HolepunchSecret(c.result.Hash)), id: pl.Holepunch.ID, again: !first}
+	run := &punchRun{c: c, p: p, secure: records.NewSecurePayload(records.HolepunchSecret(c.result.Hash)), id: pl.Holepunch.ID}
 	c.mu.Lock()
-	old := c.puncher
-	c.puncher, c.punch = p, run
+	c.puncher = p
+	c.punch = run
 	c.mu.Unlock()
-	if old != nil {
-		old.Destroy()
-	}
-	c.wg.Go(func() {
+	wg.Go(func() {
 		// The puncher stays until the connector stops it: a path it found may be in use.
-		if err := run.rounds(c.bg, r); err != nil {
+		if err := run.rounds(ctx, r); err != nil {
 			// As in the reference, the attempt ends as HOLEPUNCH_ABORTED (destroying its
 			// puncher aborts it first); the round's error is kept as the cause.
-			if c.bg.Err() == nil && !errors.Is(err, ErrHolepunchAborted) {
+			if ctx.Err() == nil && !errors.Is(err, ErrHolepunchAborted) {
 				err = ErrHolepunchAborted.with("", err)
 			}
 			fail(err)
 		}
 	})
+	return c.waitPath(ctx, failed)
 }
 
 // offer proposes a path; the first one offered wins.
@@ -131,6 +121,23 @@ func (c *connector) offer(ch socketChoice) {
 	select {
 	case c.connect <- ch:
 	default:
+	}
+}
+
+// waitPath waits for the first path, or the first failure; a path found by then wins.
+func (c *connector) waitPath(ctx context.Context, failed <-chan error) (socketChoice, error) {
+	select {
+	case ch := <-c.connect:
+		return ch, nil
+	case err := <-failed:
+		select {
+		case ch := <-c.connect:
+			return ch, nil
+		default:
+		}
+		return socketChoice{}, err
+	case <-ctx.Done():
+		return socketChoice{}, ctx.Err()
 	}
 }
 
@@ -145,11 +152,6 @@ func (pr *punchRun) rounds(ctx context.Context, r *handshakeReply) error {
 			break
 		}
 	}
-	if pr.again {
-		// The server may have moved since the handshake: the relays forward to where its
-		// latest announcement came from.
-		serverRelay.PeerAddress = netip.AddrPort{}
-	}
 	server := r.server
 	token, peer, err := pr.probe(ctx, server, serverRelay, true)
 	if err != nil {
@@ -157,11 +159,11 @@ func (pr *punchRun) rounds(ctx context.Context, r *handshakeReply) error {
 	}
 	// The server may have moved to another socket; its reply through our own relay says
 	// where it punches from.
-	if (pr.again || serverRelay.RelayAddress == r.node) && peer != server {
+	if serverRelay.RelayAddress == r.node && peer != server {
 		server = peer
 		pr.p.OpenSession(server)
 	}
-	return pr.punch(ctx, server, token, r.node, serverRelay)
+	return pr.punch(ctx, server, token, r.node)
 }
 
 // probe sends the probe round: it learns the server's NAT and token, and waits for our own
@@ -211,86 +213,40 @@ func (pr *punchRun) probe(ctx context.Context, server netip.AddrPort, serverRela
 }
 
 // punch sends the punch round through our own relay and starts our strategy once the
-// server agreed. A punch involving a random NAT waits while the node's random-punch limit
-// holds, and again when the server answers TRY_LATER, but only while a blind relay may carry
-// the connection meanwhile; a delayed punch goes through the server's relay (the reference's
-// roundPunch and tryLater).
-func (pr *punchRun) punch(ctx context.Context, server netip.AddrPort, remoteToken *[32]byte, clientRelay netip.AddrPort, serverRelay records.RelayInfo) error {
+// server agreed.
+func (pr *punchRun) punch(ctx context.Context, server netip.AddrPort, remoteToken *[32]byte, clientRelay netip.AddrPort) error {
 	p := pr.p
 	nat := p.NAT()
 	nat.Freeze()
 	remote, _, _ := p.Remote()
 	random := remote >= holepunch.Random || nat.Firewall() >= holepunch.Random
 	lim := pr.c.n.punch.limiter
-	delayed := false
-	for {
-		for random && lim.Blocked() {
-			if !pr.c.relaying() {
-				return ErrHolepunchAborted.with("a random punch ran less than the random-punch interval ago", nil)
-			}
-			if !delayed {
-				// Tell the server we are here, then wait.
-				delayed = true
-				token := pr.secure.Token(server.Addr())
-				if _, err := pr.send(ctx, server, clientRelay, &records.HolepunchPayload{
-					Firewall:    records.Firewall(nat.Firewall()),
-					Addresses:   nat.Addresses(),
-					Token:       &token,
-					RemoteToken: remoteToken,
-				}); err != nil {
-					return err
-				}
-			}
-			if err := pr.tryLater(ctx); err != nil {
-				return err
-			}
-		}
-		release := func() {}
-		if random {
-			release = lim.Reserve()
-		}
-		// A delayed punch goes through the server's relay. The reference sends no token
-		// then, so a punch put off by TRY_LATER never verifies the server's address and a
-		// random punch cannot start; ours sends it, and the server echoes it either way.
-		peer, relay := server, clientRelay
-		if delayed {
-			peer, relay = serverRelay.PeerAddress, serverRelay.RelayAddress
-		}
-		token := pr.secure.Token(server.Addr())
-		reply, err := pr.send(ctx, peer, relay, &records.HolepunchPayload{
-			Firewall:    records.Firewall(nat.Firewall()),
-			Punching:    true,
-			Addresses:   nat.Addresses(),
-			Token:       &token,
-			RemoteToken: remoteToken,
-		})
-		release()
-		if err != nil {
-			return err
-		}
-		if reply.tryLater {
-			if err := pr.tryLater(ctx); err != nil {
-				return err
-			}
-			delayed = true
-			continue
-		}
-		if _, _, punching := p.Remote(); !punching {
-			return ErrRemoteNotHolepunching
-		}
-		if !p.Punch() {
-			return ErrRemoteNotHolepunchable
-		}
-		return nil
+	if random && lim.Blocked() {
+		return ErrHolepunchAborted.with("a random punch ran less than the random-punch interval ago", nil)
 	}
-}
-
-// tryLater waits 10 to 20 s before a delayed punch, while a relay may carry the connection.
-func (pr *punchRun) tryLater(ctx context.Context) error {
-	if !pr.c.relaying() {
-		return ErrHolepunchAborted.with("the server asked to try later and no relay carries the connection", nil)
+	release := func() {}
+	if random {
+		release = lim.Reserve()
 	}
-	return sleepCtx(ctx, tryLaterBase+rand.N(tryLaterBase))
+	token := pr.secure.Token(server.Addr())
+	_, err := pr.send(ctx, server, clientRelay, &records.HolepunchPayload{
+		Firewall:    records.Firewall(nat.Firewall()),
+		Punching:    true,
+		Addresses:   nat.Addresses(),
+		Token:       &token,
+		RemoteToken: remoteToken,
+	})
+	release()
+	if err != nil {
+		return err
+	}
+	if _, _, punching := p.Remote(); !punching {
+		return ErrRemoteNotHolepunching
+	}
+	if !p.Punch() {
+		return ErrRemoteNotHolepunchable
+	}
+	return nil
 }
 
 // abort tells the server we give up (best effort) and returns err; the connector then stops
@@ -307,7 +263,6 @@ type roundReply struct {
 	from, to netip.AddrPort // the relay, and us as it saw us
 	peer     netip.AddrPort // the server as the relay saw it
 	payload  records.HolepunchPayload
-	tryLater bool // the server put our punch off (TRY_LATER), as it may while a relay pairs
 }
 
 // send seals payload (stamped with the next round number) and sends it to the server at peer
@@ -316,8 +271,8 @@ type roundReply struct {
 func (pr *punchRun) send(ctx context.Context, peer, relay netip.AddrPort, payload *records.HolepunchPayload) (*roundReply, error) {
 	c := pr.c
 	c.mu.Lock()
-	payload.Round = uint64(c.rounds)
-	c.rounds++
+	payload.Round = uint64(pr.sent)
+	pr.sent++
 	c.mu.Unlock()
 	sealed, err := pr.secure.Seal(nil, payload)
 	if err != nil {
@@ -344,18 +299,12 @@ func (pr *punchRun) send(ctx context.Context, peer, relay netip.AddrPort, payloa
 	if err != nil {
 		return nil, ErrHolepunchInvalid.with("", err)
 	}
-	if remote.Error == records.ConnErrorTryLater && payload.Punching && c.relaying() {
-		return &roundReply{from: res.From, to: res.To, peer: hp.PeerAddress, payload: remote, tryLater: true}, nil
-	}
 	if remote.Error != records.ConnErrorNone {
 		return nil, ErrRemoteAborted.with("remote aborted with "+remote.Error.String(), nil)
 	}
 	var verified netip.Addr
 	if payload.Token != nil && remote.RemoteToken != nil && *payload.Token == *remote.RemoteToken {
 		verified = peer.Addr()
-		if !peer.IsValid() { // the relay chose: it says where it forwarded to
-			verified = hp.PeerAddress.Addr()
-		}
 	}
 	pr.p.UpdateRemote(remote.Punching, holepunch.Firewall(remote.Firewall), remote.Addresses, verified)
 	out := &roundReply{from: res.From, to: res.To, peer: hp.PeerAddress, payload: remote}
