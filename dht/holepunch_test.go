@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -241,5 +243,58 @@ func TestRandomPunchInterval(t *testing.T) {
 			t.Fatalf("random punch after the interval: %v", err)
 		}
 		c.Close()
+	})
+}
+
+// TestPunchRoundRepeated: the reply to the client's punch round is lost, the client sends the
+// round again, and the server, whose own punch through its random NAT is already running and
+// counted against its random-punch limit, answers it as the first (the reference's server
+// answers TRY_LATER and aborts here).
+func TestPunchRoundRepeated(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newNATLab(t, [2]netsim.Mapping{netsim.MappingRandom, netsim.MappingEndpointIndependent}, netsim.Options{Delay: 5 * time.Millisecond, Seed: 7})
+		kp, _ := NewKeyPair(seed(0x64))
+		srvNode := l.home(0, 2)
+		srv := echoServer(t, srvNode, kp)
+		defer srv.Close(context.Background())
+		client := l.home(1, 2)
+
+		// The client's holepunch requests in order; the first reply to the second (the
+		// punch round, after the probe round) is dropped.
+		var mu sync.Mutex
+		var rounds []uint16
+		dropped := false
+		l.net.SetFilter(func(from, to netip.AddrPort, b []byte) bool {
+			var m rpc.Message
+			if rpc.ParseMessage(b, &m) != nil {
+				return true
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case m.Kind == rpc.KindRequest && labLAN[1].Contains(from.Addr()) && m.Command == records.CmdPeerHolepunch:
+				if !slices.Contains(rounds, m.TID) {
+					rounds = append(rounds, m.TID)
+				}
+			case m.Kind == rpc.KindResponse && to.Addr() == labPublic[1] && len(rounds) >= 2 && m.TID == rounds[1] && !dropped:
+				dropped = true
+				return false
+			}
+			return true
+		})
+		c, err := client.Connect(context.Background(), kp.PublicKey, nil)
+		if err != nil {
+			t.Fatalf("Connect: %v", err)
+		}
+		defer c.Close()
+		mu.Lock()
+		if !dropped {
+			t.Error("no punch round reply was dropped")
+		}
+		mu.Unlock()
+		if info, _ := client.ConnInfo(c); info.Path != PathHolepunch || info.Strategy != holepunch.RandomProbes {
+			t.Errorf("path %v, strategy %v", info.Path, info.Strategy)
+		}
+		echo(t, c)
 	})
 }

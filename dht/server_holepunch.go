@@ -165,7 +165,10 @@ func (s *Server) onHolepunch(id uint64, sealed []byte, peer netip.AddrPort, req 
 			h.timeout.Stop()
 		}
 		h.mu.Unlock()
-		if (remoteFirewall >= holepunch.Random || nat.Firewall() >= holepunch.Random) && s.n.punch.limiter.Blocked() {
+		// A round the client sent again (its reply lost or late) finds this handshake's own
+		// punch running: answer it as the first, where the reference answers TRY_LATER and
+		// aborts the punch it has just started.
+		if (remoteFirewall >= holepunch.Random || nat.Firewall() >= holepunch.Random) && !p.Started() && s.n.punch.limiter.Blocked() {
 			return h.abortRound(records.ConnErrorTryLater) // no blind relay to carry the connection meanwhile
 		}
 		if !p.Punch() {

@@ -168,6 +168,15 @@ func (p *Puncher) State() (punching, connected, destroyed bool, strategy Strateg
 	return p.punching, p.connected, p.destroyed, p.strategy
 }
 
+// Started reports whether Punch was called: the puncher's punch is under way or over. A
+// repeated holepunch round of the same handshake must not count that punch against the
+// random-punch limit a second time.
+func (p *Puncher) Started() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.punched != nil
+}
+
 // Ping sends a punch to addr from the main socket (the server's fast-open answer).
 func (p *Puncher) Ping(addr netip.AddrPort) { p.mainRef().punch(addr, defaultTTL) }
 
