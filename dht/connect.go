@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hyperlan/hyperlan/dht/blindrelay"
 	"github.com/hyperlan/hyperlan/dht/holepunch"
 	"github.com/hyperlan/hyperlan/dht/ktable"
 	"github.com/hyperlan/hyperlan/dht/noise"
@@ -34,6 +35,23 @@ type ConnectOptions struct {
 	// Send/TrySend), on a socket goroutine: b is valid only during the call and the function
 	// must not block. nil drops them.
 	OnMessage func(c *Conn, b []byte)
+
+	// RelayThrough picks a blind relay (a node running [Node.ServeBlindRelay], or the
+	// reference's blind-relay server) for a connection that may not find a direct path: its
+	// key and a pairing token go to the server in the handshake (the reference's
+	// relayThrough; see [Relays]). A relay the server names wins over ours. nil means none.
+	RelayThrough RelaySelector
+	// RelayKeepAlive is the keep-alive of the connection to the relay; 0 means 5 s (the
+	// reference's relayKeepAlive), negative means none.
+	RelayKeepAlive time.Duration
+	// RepunchInterval is how long a connection that runs through a relay, and whose
+	// holepunch failed, waits before it punches again; the wait doubles after each failure,
+	// up to 16 times the first. 0 means 1 minute, negative never (the reference punches only
+	// once). Only our own servers take part in a repeated punch: the reference's ignores it.
+	RepunchInterval time.Duration
+	// OnUpgrade, when set, is called on a goroutine of its own when a connection that started
+	// through a relay moves to a direct path; info is the new [ConnInfo].
+	OnUpgrade func(c *Conn, info ConnInfo)
 }
 
 // Connect opens an encrypted connection to the server listening on remotePublicKey
@@ -50,8 +68,19 @@ type ConnectOptions struct {
 //
 // A server behind a NAT is reached by holepunching, as the reference does it: both sides
 // classify their NATs and punch (see package holepunch); [Node.ConnInfo] tells how a
-// connection was made.
+// connection was made. When either side named a blind relay (RelayThrough) and no direct
+// path is known at once, both sides also pair at the relay while they punch, and the first
+// path found carries the connection; a relayed connection moves to the direct path when a
+// punch succeeds later. Connect then fails only when both failed (ErrRelayAborted, or the
+// holepunch error, whichever came last).
 func (n *Node) Connect(ctx context.Context, remotePublicKey [32]byte, opts *ConnectOptions) (*Conn, error) {
+	conn, _, err := n.dial(ctx, remotePublicKey, opts, 0)
+	return conn, err
+}
+
+// dial is Connect; it also returns the path the stream took. keepAlive, when not 0, replaces
+// the node's connection keep-alive (negative: none).
+func (n *Node) dial(ctx context.Context, remotePublicKey [32]byte, opts *ConnectOptions, keepAlive time.Duration) (*Conn, socketChoice, error) {
 	var o ConnectOptions
 	if opts != nil {
 		o = *opts
@@ -63,21 +92,22 @@ func (n *Node) Connect(ctx context.Context, remotePublicKey [32]byte, opts *Conn
 	destroyed := n.destroyed
 	n.mu.Unlock()
 	if destroyed {
-		return nil, ErrNodeDestroyed
+		return nil, socketChoice{}, ErrNodeDestroyed
 	}
-	c := &connector{n: n, opts: o, remote: remotePublicKey, target: records.Hash(remotePublicKey[:]), won: make(chan struct{})}
+	c := &connector{n: n, opts: o, remote: remotePublicKey, target: records.Hash(remotePublicKey[:]),
+		won: make(chan struct{}), keepAlive: keepAlive}
 	c.hook = new(secretstream.MessageHook)
 	raw, err := n.newRawStream(c.hook, c.onFirstPacket)
 	if err != nil {
-		return nil, err
+		return nil, socketChoice{}, err
 	}
 	c.raw = raw
-	conn, err := c.run(ctx)
+	conn, choice, err := c.run(ctx)
 	if err != nil {
 		raw.Destroy()
-		return nil, err
+		return nil, socketChoice{}, err
 	}
-	return conn, nil
+	return conn, choice, nil
 }
 
 // connector is the client's state for one Connect.
@@ -89,21 +119,33 @@ type connector struct {
 	raw    *udx.Stream
 	hook   *secretstream.MessageHook
 
-	mu       sync.Mutex
-	hs       *noise.Handshake
-	msg1     []byte
-	firewall records.Firewall // ours, as told to the server
-	result   noise.Result
-	payload  records.NoisePayload
-	reply    *handshakeReply // set once: the first handshake that completed
-	early    *udx.Socket     // the server's packet arrived before the handshake completed
-	earlyAt  netip.AddrPort
-	tried    []netip.AddrPort
-	won      chan struct{} // closed when reply is set
-	connect  chan socketChoice
-	attempts int
-	puncher  *holepunch.Puncher // set once holepunching started
-	punch    *punchRun
+	mu            sync.Mutex
+	hs            *noise.Handshake
+	msg1          []byte
+	firewall      records.Firewall // ours, as told to the server
+	result        noise.Result
+	payload       records.NoisePayload
+	reply         *handshakeReply // set once: the first handshake that completed
+	early         *udx.Socket     // the server's packet arrived before the handshake completed
+	earlyAt       netip.AddrPort
+	tried         []netip.AddrPort
+	won           chan struct{} // closed when reply is set
+	connect       chan socketChoice
+	attempts      int
+	puncher       *holepunch.Puncher // set once holepunching started; the latest attempt's
+	punch         *punchRun
+	rounds        int  // holepunch messages sent, over every attempt
+	directRunning bool // a direct attempt (holepunch, LAN ping) runs
+
+	keepAlive time.Duration // the session's keep-alive; 0: the node's
+
+	// The blind relay (connect_relay.go).
+	relay    *records.RelayThroughInfo // ours, as told to the server; nil: none
+	leg      *relayLeg                 // guarded by mu; the pairing, once started
+	failed   chan error                // a path attempt (the direct one, the relay) ended without a path
+	bg       context.Context           // the attempts' life: it may go on after Connect when relayed
+	bgCancel context.CancelFunc
+	wg       sync.WaitGroup // the attempts' goroutines
 }
 
 // handshakeReply is where a completed handshake went through.
@@ -115,50 +157,84 @@ type handshakeReply struct {
 	socket  *udx.Socket    // the socket the handshake left from
 }
 
+// socketChoice is a path to the server: the stream is connected to addr through sock.
 type socketChoice struct {
 	sock *udx.Socket
 	addr netip.AddrPort
 	path Path
+	id   udx.StreamID // the relay's stream for us, on PathRelay; else the server's is used
 }
 
-func (c *connector) run(ctx context.Context) (*Conn, error) {
+func (c *connector) run(ctx context.Context) (*Conn, socketChoice, error) {
 	if err := c.prepare(); err != nil {
-		return nil, err
+		return nil, socketChoice{}, err
 	}
 	c.connect = make(chan socketChoice, 1)
+	c.failed = make(chan error, 4)
 	if err := c.findAndConnect(ctx); err != nil {
-		return nil, err
+		return nil, socketChoice{}, err
 	}
+	// The path attempts run on their own context: when the relay wins, holepunching goes on
+	// after Connect returns, for an upgrade.
+	c.bg, c.bgCancel = context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, c.bgCancel)
 	choice, err := c.pickPath(ctx)
+	stop()
 	if err != nil {
-		c.stopPuncher()
-		return nil, err
+		c.abandon()
+		return nil, socketChoice{}, err
+	}
+	if choice.path == PathRelay {
+		conn, err := c.startRelayed(ctx, choice)
+		return conn, choice, err
 	}
 	if err := c.raw.Connect(choice.sock, udx.StreamID(c.payload.UDX.ID), choice.addr); err != nil && !errors.Is(err, udx.ErrAlreadyConnected) {
-		c.stopPuncher()
-		return nil, err
+		c.abandon()
+		return nil, socketChoice{}, err
 	}
+	// The socket is held before the puncher that may own it goes.
 	c.n.holdSocket(choice.sock, c.raw)
 	info := c.info(choice)
-	c.stopPuncher()
+	c.abandon()
 	c.n.cacheRelays(c.remote, c.payload.RelayAddresses, c.tried)
-	conn, err := c.n.startSession(c.raw, &c.result, c.hook, c.opts.OnMessage)
+	conn, err := c.n.startSession(c.raw, &c.result, c.hook, c.opts.OnMessage, c.keepAlive)
 	if err != nil {
-		return nil, err
+		return nil, socketChoice{}, err
 	}
 	c.n.recordConn(conn, c.raw, info)
-	// Open: the server's header arrived over the path chosen. A server that answered the
-	// handshake but never connects its stream gives up after the same 10 s.
+	if err := c.waitOpen(ctx, conn); err != nil {
+		return nil, socketChoice{}, err
+	}
+	return conn, choice, nil
+}
+
+// waitOpen waits for the server's secret-stream header over the path chosen. A server that
+// answered the handshake but never connects its stream gives up after the same 10 s.
+func (c *connector) waitOpen(ctx context.Context, conn *Conn) error {
 	octx, cancel := context.WithTimeout(ctx, handshakeInitialTimeout)
 	defer cancel()
 	if err := conn.WaitOpen(octx); err != nil {
 		conn.Close()
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return ctx.Err()
 		}
-		return nil, ErrPeerConnectionFailed.with("the session did not open", err)
+		return ErrPeerConnectionFailed.with("the session did not open", err)
 	}
-	return conn, nil
+	return nil
+}
+
+// abandon stops the path attempts that lost, holepunching and the relay, and waits for
+// their goroutines.
+func (c *connector) abandon() {
+	if c.bgCancel != nil {
+		c.bgCancel()
+	}
+	c.mu.Lock()
+	leg := c.leg
+	c.mu.Unlock()
+	leg.close()
+	c.stopPuncher()
+	c.wg.Wait()
 }
 
 // prepare builds Noise message 1, sent unchanged to every node tried.
@@ -179,6 +255,12 @@ func (c *connector) prepare() error {
 	if !c.opts.NoLocalConnection {
 		p.Addresses4 = append(p.Addresses4, c.n.localAddresses()...)
 	}
+	if c.opts.RelayThrough != nil {
+		if key, ok := c.opts.RelayThrough(); ok {
+			c.relay = &records.RelayThroughInfo{PublicKey: key, Token: blindrelay.NewToken()}
+			p.RelayThrough = c.relay
+		}
+	}
 	plain, err := records.AppendNoisePayload(nil, &p)
 	if err != nil {
 		return err
@@ -192,10 +274,15 @@ func (c *connector) prepare() error {
 }
 
 // onFirstPacket is the raw stream's firewall: the server reached us first (it connects at
-// once to an open client). Before the handshake completed the address is remembered.
+// once to an open client), or, once the stream runs through a relay, by a direct path.
+// Before the handshake completed the address is remembered. Traffic from the relay is
+// accepted as it is.
 func (c *connector) onFirstPacket(sock *udx.Socket, from netip.AddrPort) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.leg.isRelay(sock, from) {
+		return true
+	}
 	if c.reply == nil {
 		if c.early == nil {
 			c.early, c.earlyAt = sock, from
@@ -207,7 +294,7 @@ func (c *connector) onFirstPacket(sock *udx.Socket, from netip.AddrPort) bool {
 		path = PathHolepunch
 	}
 	select {
-	case c.connect <- socketChoice{sock, from, path}:
+	case c.connect <- socketChoice{sock: sock, addr: from, path: path}:
 	default:
 	}
 	return true
@@ -391,10 +478,10 @@ func (c *connector) pickPath(ctx context.Context) (socketChoice, error) {
 	early, earlyAt := c.early, c.earlyAt
 	c.mu.Unlock()
 	if early != nil {
-		return socketChoice{early, earlyAt, PathDirect}, nil
+		return socketChoice{sock: early, addr: earlyAt, path: PathDirect}, nil
 	}
 	if !r.relayed {
-		return socketChoice{r.socket, r.node, PathDirect}, nil
+		return socketChoice{sock: r.socket, addr: r.node, path: PathDirect}, nil
 	}
 	holepunchable := p.Holepunch != nil && len(p.Holepunch.Relays) > 0
 	if p.Firewall == records.FirewallOpen || !holepunchable {
@@ -405,13 +492,50 @@ func (c *connector) pickPath(ctx context.Context) (socketChoice, error) {
 				break
 			}
 		}
-		return socketChoice{c.n.socket(), addr, PathDirect}, nil
+		return socketChoice{sock: c.n.socket(), addr: addr, path: PathDirect}, nil
 	}
 	if c.firewall == records.FirewallOpen {
-		// The server connects to us: wait for its first packet.
+		// The server connects to us: wait for its first packet. (The server pairs at no
+		// relay for an open client, so none is tried.)
 		return c.waitPassive(ctx)
 	}
-	return c.holepunch(ctx, r)
+	pending := 1
+	if c.startRelay() {
+		pending++
+	}
+	c.startDirect(r, true)
+	return c.waitPath(ctx, pending)
+}
+
+// waitPath waits for the first path while pending attempts run; once they all failed, a path
+// found meanwhile still wins, else the last failure is returned.
+func (c *connector) waitPath(ctx context.Context, pending int) (socketChoice, error) {
+	var last error
+	for pending > 0 {
+		select {
+		case ch := <-c.connect:
+			return ch, nil
+		case err := <-c.failed:
+			last = err
+			pending--
+		case <-ctx.Done():
+			return socketChoice{}, ctx.Err()
+		}
+	}
+	select {
+	case ch := <-c.connect:
+		return ch, nil
+	default:
+	}
+	return socketChoice{}, last
+}
+
+// fail reports that a path attempt ended without a path.
+func (c *connector) fail(err error) {
+	select {
+	case c.failed <- err:
+	default: // nobody waits any more
+	}
 }
 
 // stopPuncher ends holepunching once a path is chosen or the attempt failed; a puncher's
@@ -429,10 +553,8 @@ func (c *connector) stopPuncher() {
 func (c *connector) info(choice socketChoice) ConnInfo {
 	info := ConnInfo{Path: choice.path, Remote: choice.addr, LocalFirewall: c.firewall, RemoteFirewall: c.payload.Firewall}
 	c.mu.Lock()
-	p, pr := c.puncher, c.punch
-	if pr != nil {
-		info.Rounds = pr.sent
-	}
+	p := c.puncher
+	info.Rounds = c.rounds
 	c.mu.Unlock()
 	infoFromPuncher(&info, p)
 	return info
@@ -494,9 +616,12 @@ func (n *Node) newRawStream(hook *secretstream.MessageHook, onFirst func(*udx.So
 }
 
 // startSession starts the encrypted session of a connection on its connected raw stream;
-// onMessage, if set, receives the connection's datagrams.
-func (n *Node) startSession(raw *udx.Stream, result *noise.Result, hook *secretstream.MessageHook, onMessage func(*Conn, []byte)) (*Conn, error) {
-	keepAlive := n.opts.ConnectionKeepAlive
+// onMessage, if set, receives the connection's datagrams. keepAlive, when not 0, replaces
+// the node's ConnectionKeepAlive.
+func (n *Node) startSession(raw *udx.Stream, result *noise.Result, hook *secretstream.MessageHook, onMessage func(*Conn, []byte), keepAlive time.Duration) (*Conn, error) {
+	if keepAlive == 0 {
+		keepAlive = n.opts.ConnectionKeepAlive
+	}
 	switch {
 	case keepAlive == 0:
 		keepAlive = 5 * time.Second

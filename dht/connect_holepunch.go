@@ -3,6 +3,7 @@ package dht
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"net/netip"
 	"sync"
 	"time"
@@ -33,35 +34,40 @@ import (
 // finish before analysing (the reference's 1 s).
 const unknownFirewallWait = time.Second
 
-// punchRun is one connection's holepunching on the client.
+// tryLaterBase is the least wait before a delayed punch; up as much again is added at random
+// (the reference's 10 to 20 s).
+const tryLaterBase = 10 * time.Second
+
+// punchRun is one holepunch attempt of a connection on the client (a relayed connection may
+// make more than one).
 type punchRun struct {
 	c      *connector
 	p      *holepunch.Puncher
 	secure *records.SecurePayload
 	id     uint64 // the server's holepunch slot
-	sent   int    // guarded by c.mu; holepunch messages sent
+	again  bool   // a relayed connection punches again
 }
 
-// holepunch finds a path to a server behind a NAT: the rounds and the punch, raced with the
-// same-LAN shortcut. Paths arrive on c.connect; the first wins.
-func (c *connector) holepunch(ctx context.Context, r *handshakeReply) (socketChoice, error) {
+// startDirect starts a direct attempt for a server behind a NAT, on c.bg: the rounds and the
+// punch, raced with the same-LAN shortcut on the first attempt. Paths arrive on c.connect;
+// the attempt's end without one is reported once on c.failed.
+func (c *connector) startDirect(r *handshakeReply, first bool) {
 	pl := &c.payload
 	holepunchable := pl.Holepunch != nil && len(pl.Holepunch.Relays) > 0
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	defer func() {
-		cancel()
-		wg.Wait()
-	}()
-	failed := make(chan error, 2)
+	c.mu.Lock()
+	c.directRunning = true
+	c.mu.Unlock()
+	var once sync.Once
 	fail := func(err error) {
-		select {
-		case failed <- err:
-		default:
-		}
+		once.Do(func() {
+			c.mu.Lock()
+			c.directRunning = false
+			c.mu.Unlock()
+			c.fail(err)
+		})
 	}
 
-	if !c.opts.NoLocalConnection && r.client.Addr() == r.server.Addr() {
+	if first && !c.opts.NoLocalConnection && r.client.Addr() == r.server.Addr() {
 		var theirs []netip.AddrPort
 		for _, a := range pl.Addresses4 {
 			if !isReserved(a.Addr()) {
@@ -73,20 +79,21 @@ func (c *connector) holepunch(ctx context.Context, r *handshakeReply) (socketCho
 			if !ok {
 				addr = theirs[0]
 			}
-			wg.Go(func() {
-				if _, err := c.n.rpc.Ping(ctx, addr); err == nil {
+			c.wg.Go(func() {
+				if _, err := c.n.rpc.Ping(c.bg, addr); err == nil {
 					c.offer(socketChoice{sock: c.n.serverSocket(), addr: addr, path: PathLAN})
 				} else if !holepunchable {
 					fail(ErrHolepunchAborted)
 				}
 			})
 			if !holepunchable {
-				return c.waitPath(ctx, failed)
+				return
 			}
 		}
 	}
 	if !holepunchable {
-		return socketChoice{}, ErrCannotHolepunch
+		fail(ErrCannotHolepunch)
+		return
 	}
 
 	p, err := c.n.newPuncher(true, pl.Firewall,
@@ -95,25 +102,28 @@ func (c *connector) holepunch(ctx context.Context, r *handshakeReply) (socketCho
 		},
 		func() { fail(ErrHolepunchAborted) })
 	if err != nil {
-		return socketChoice{}, err
+		fail(err)
+		return
 	}
-	run := &punchRun{c: c, p: p, secure: records.NewSecurePayload(records.HolepunchSecret(c.result.Hash)), id: pl.Holepunch.ID}
+	run := &punchRun{c: c, p: p, secure: records.NewSecurePayload(records.HolepunchSecret(c.result.Hash)), id: pl.Holepunch.ID, again: !first}
 	c.mu.Lock()
-	c.puncher = p
-	c.punch = run
+	old := c.puncher
+	c.puncher, c.punch = p, run
 	c.mu.Unlock()
-	wg.Go(func() {
+	if old != nil {
+		old.Destroy()
+	}
+	c.wg.Go(func() {
 		// The puncher stays until the connector stops it: a path it found may be in use.
-		if err := run.rounds(ctx, r); err != nil {
+		if err := run.rounds(c.bg, r); err != nil {
 			// As in the reference, the attempt ends as HOLEPUNCH_ABORTED (destroying its
 			// puncher aborts it first); the round's error is kept as the cause.
-			if ctx.Err() == nil && !errors.Is(err, ErrHolepunchAborted) {
+			if c.bg.Err() == nil && !errors.Is(err, ErrHolepunchAborted) {
 				err = ErrHolepunchAborted.with("", err)
 			}
 			fail(err)
 		}
 	})
-	return c.waitPath(ctx, failed)
 }
 
 // offer proposes a path; the first one offered wins.
@@ -121,23 +131,6 @@ func (c *connector) offer(ch socketChoice) {
 	select {
 	case c.connect <- ch:
 	default:
-	}
-}
-
-// waitPath waits for the first path, or the first failure; a path found by then wins.
-func (c *connector) waitPath(ctx context.Context, failed <-chan error) (socketChoice, error) {
-	select {
-	case ch := <-c.connect:
-		return ch, nil
-	case err := <-failed:
-		select {
-		case ch := <-c.connect:
-			return ch, nil
-		default:
-		}
-		return socketChoice{}, err
-	case <-ctx.Done():
-		return socketChoice{}, ctx.Err()
 	}
 }
 
@@ -152,6 +145,11 @@ func (pr *punchRun) rounds(ctx context.Context, r *handshakeReply) error {
 			break
 		}
 	}
+	if pr.again {
+		// The server may have moved since the handshake: the relays forward to where its
+		// latest announcement came from.
+		serverRelay.PeerAddress = netip.AddrPort{}
+	}
 	server := r.server
 	token, peer, err := pr.probe(ctx, server, serverRelay, true)
 	if err != nil {
@@ -159,11 +157,11 @@ func (pr *punchRun) rounds(ctx context.Context, r *handshakeReply) error {
 	}
 	// The server may have moved to another socket; its reply through our own relay says
 	// where it punches from.
-	if serverRelay.RelayAddress == r.node && peer != server {
+	if (pr.again || serverRelay.RelayAddress == r.node) && peer != server {
 		server = peer
 		pr.p.OpenSession(server)
 	}
-	return pr.punch(ctx, server, token, r.node)
+	return pr.punch(ctx, server, token, r.node, serverRelay)
 }
 
 // probe sends the probe round: it learns the server's NAT and token, and waits for our own
@@ -213,40 +211,86 @@ func (pr *punchRun) probe(ctx context.Context, server netip.AddrPort, serverRela
 }
 
 // punch sends the punch round through our own relay and starts our strategy once the
-// server agreed.
-func (pr *punchRun) punch(ctx context.Context, server netip.AddrPort, remoteToken *[32]byte, clientRelay netip.AddrPort) error {
+// server agreed. A punch involving a random NAT waits while the node's random-punch limit
+// holds, and again when the server answers TRY_LATER, but only while a blind relay may carry
+// the connection meanwhile; a delayed punch goes through the server's relay (the reference's
+// roundPunch and tryLater).
+func (pr *punchRun) punch(ctx context.Context, server netip.AddrPort, remoteToken *[32]byte, clientRelay netip.AddrPort, serverRelay records.RelayInfo) error {
 	p := pr.p
 	nat := p.NAT()
 	nat.Freeze()
 	remote, _, _ := p.Remote()
 	random := remote >= holepunch.Random || nat.Firewall() >= holepunch.Random
 	lim := pr.c.n.punch.limiter
-	if random && lim.Blocked() {
-		return ErrHolepunchAborted.with("a random punch ran less than the random-punch interval ago", nil)
+	delayed := false
+	for {
+		for random && lim.Blocked() {
+			if !pr.c.relaying() {
+				return ErrHolepunchAborted.with("a random punch ran less than the random-punch interval ago", nil)
+			}
+			if !delayed {
+				// Tell the server we are here, then wait.
+				delayed = true
+				token := pr.secure.Token(server.Addr())
+				if _, err := pr.send(ctx, server, clientRelay, &records.HolepunchPayload{
+					Firewall:    records.Firewall(nat.Firewall()),
+					Addresses:   nat.Addresses(),
+					Token:       &token,
+					RemoteToken: remoteToken,
+				}); err != nil {
+					return err
+				}
+			}
+			if err := pr.tryLater(ctx); err != nil {
+				return err
+			}
+		}
+		release := func() {}
+		if random {
+			release = lim.Reserve()
+		}
+		// A delayed punch goes through the server's relay. The reference sends no token
+		// then, so a punch put off by TRY_LATER never verifies the server's address and a
+		// random punch cannot start; ours sends it, and the server echoes it either way.
+		peer, relay := server, clientRelay
+		if delayed {
+			peer, relay = serverRelay.PeerAddress, serverRelay.RelayAddress
+		}
+		token := pr.secure.Token(server.Addr())
+		reply, err := pr.send(ctx, peer, relay, &records.HolepunchPayload{
+			Firewall:    records.Firewall(nat.Firewall()),
+			Punching:    true,
+			Addresses:   nat.Addresses(),
+			Token:       &token,
+			RemoteToken: remoteToken,
+		})
+		release()
+		if err != nil {
+			return err
+		}
+		if reply.tryLater {
+			if err := pr.tryLater(ctx); err != nil {
+				return err
+			}
+			delayed = true
+			continue
+		}
+		if _, _, punching := p.Remote(); !punching {
+			return ErrRemoteNotHolepunching
+		}
+		if !p.Punch() {
+			return ErrRemoteNotHolepunchable
+		}
+		return nil
 	}
-	release := func() {}
-	if random {
-		release = lim.Reserve()
+}
+
+// tryLater waits 10 to 20 s before a delayed punch, while a relay may carry the connection.
+func (pr *punchRun) tryLater(ctx context.Context) error {
+	if !pr.c.relaying() {
+		return ErrHolepunchAborted.with("the server asked to try later and no relay carries the connection", nil)
 	}
-	token := pr.secure.Token(server.Addr())
-	_, err := pr.send(ctx, server, clientRelay, &records.HolepunchPayload{
-		Firewall:    records.Firewall(nat.Firewall()),
-		Punching:    true,
-		Addresses:   nat.Addresses(),
-		Token:       &token,
-		RemoteToken: remoteToken,
-	})
-	release()
-	if err != nil {
-		return err
-	}
-	if _, _, punching := p.Remote(); !punching {
-		return ErrRemoteNotHolepunching
-	}
-	if !p.Punch() {
-		return ErrRemoteNotHolepunchable
-	}
-	return nil
+	return sleepCtx(ctx, tryLaterBase+rand.N(tryLaterBase))
 }
 
 // abort tells the server we give up (best effort) and returns err; the connector then stops
@@ -263,6 +307,7 @@ type roundReply struct {
 	from, to netip.AddrPort // the relay, and us as it saw us
 	peer     netip.AddrPort // the server as the relay saw it
 	payload  records.HolepunchPayload
+	tryLater bool // the server put our punch off (TRY_LATER), as it may while a relay pairs
 }
 
 // send seals payload (stamped with the next round number) and sends it to the server at peer
@@ -271,8 +316,8 @@ type roundReply struct {
 func (pr *punchRun) send(ctx context.Context, peer, relay netip.AddrPort, payload *records.HolepunchPayload) (*roundReply, error) {
 	c := pr.c
 	c.mu.Lock()
-	payload.Round = uint64(pr.sent)
-	pr.sent++
+	payload.Round = uint64(c.rounds)
+	c.rounds++
 	c.mu.Unlock()
 	sealed, err := pr.secure.Seal(nil, payload)
 	if err != nil {
@@ -299,12 +344,18 @@ func (pr *punchRun) send(ctx context.Context, peer, relay netip.AddrPort, payloa
 	if err != nil {
 		return nil, ErrHolepunchInvalid.with("", err)
 	}
+	if remote.Error == records.ConnErrorTryLater && payload.Punching && c.relaying() {
+		return &roundReply{from: res.From, to: res.To, peer: hp.PeerAddress, payload: remote, tryLater: true}, nil
+	}
 	if remote.Error != records.ConnErrorNone {
 		return nil, ErrRemoteAborted.with("remote aborted with "+remote.Error.String(), nil)
 	}
 	var verified netip.Addr
 	if payload.Token != nil && remote.RemoteToken != nil && *payload.Token == *remote.RemoteToken {
 		verified = peer.Addr()
+		if !peer.IsValid() { // the relay chose: it says where it forwarded to
+			verified = hp.PeerAddress.Addr()
+		}
 	}
 	pr.p.UpdateRemote(remote.Punching, holepunch.Firewall(remote.Firewall), remote.Addresses, verified)
 	out := &roundReply{from: res.From, to: res.To, peer: hp.PeerAddress, payload: remote}

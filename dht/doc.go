@@ -42,11 +42,16 @@
 // (open, consistent, random) from what DHT nodes report, exchange sealed PEER_HOLEPUNCH rounds
 // through the relays, and punch: at once when both NATs are consistent, with the birthday
 // strategy (256 sockets) when one is random; two random NATs cannot be punched
-// ([ErrHolepunchAborted], caused by [ErrHolepunchDoubleRandomizedNATs]). Peers behind one NAT
-// connect on their LAN. A server stays reachable when its network changes: it announces
-// again when the host's interfaces change (rpc.EventNetworkChange, as the reference does), when
-// the sampled public address changes, and when a relay sees it at a new address (its router's
-// public address changed). [Node.ConnInfo] tells how a connection was made. Errors carry the
+// ([ErrHolepunchAborted], caused by [ErrHolepunchDoubleRandomizedNATs]) and connect only when
+// either side names a blind relay (ConnectOptions.RelayThrough, ServerOptions.RelayThrough),
+// which any pair may use: both sides then pair
+// their streams at the relay while they punch, the first path found carries the connection,
+// and a relayed connection moves to the direct path when a punch succeeds later
+// ([Node.ServeBlindRelay] makes a node a relay). Peers behind one NAT connect on their LAN. A
+// server stays reachable when its network changes: it announces again when the host's
+// interfaces change (rpc.EventNetworkChange, as the reference does), when the sampled public
+// address changes, and when a relay sees it at a new address (its router's public address
+// changed). [Node.ConnInfo] tells how a connection was made. Errors carry the
 // reference's codes ([ConnError]): [ErrPeerNotFound], [ErrPeerConnectionFailed] (also a
 // firewall refusal, which the reference answers with silence), [ErrServerError] and others.
 package dht

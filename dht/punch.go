@@ -1,6 +1,7 @@
 package dht
 
 import (
+	"encoding/hex"
 	"net/netip"
 	"sync"
 
@@ -87,16 +88,28 @@ type ConnInfo struct {
 	Strategy holepunch.Strategy
 	// Rounds counts the holepunch messages the client sent.
 	Rounds int
+	// Relay is the public key of the blind relay the connection went through (zero if none);
+	// Remote is then the relay's address until the connection moves to a direct path.
+	Relay [32]byte
+	// Upgraded means the connection started through the relay and moved to a direct path.
+	Upgraded bool
 }
 
 // Relayed reports whether the stream goes through a relay rather than straight to the peer.
 func (i ConnInfo) Relayed() bool { return i.Path == PathRelay }
 
 // String describes the connection in one line, for logs and the CLI, such as
-// "holepunch to 198.51.100.2:40000, NATs local consistent remote random, strategy random-probes".
+// "holepunch to 198.51.100.2:40000, NATs local consistent remote random, strategy random-probes"
+// or "relay to 192.0.2.20:49737 (relay 1f2e...), NATs local random remote random".
 func (i ConnInfo) String() string {
-	s := i.Path.String() + " to " + i.Remote.String() +
-		", NATs local " + i.LocalFirewall.String() + " remote " + i.RemoteFirewall.String()
+	s := i.Path.String() + " to " + i.Remote.String()
+	switch {
+	case i.Path == PathRelay:
+		s += " (relay " + hex.EncodeToString(i.Relay[:]) + ")"
+	case i.Upgraded:
+		s += " (upgraded from relay " + hex.EncodeToString(i.Relay[:]) + ")"
+	}
+	s += ", NATs local " + i.LocalFirewall.String() + " remote " + i.RemoteFirewall.String()
 	if i.Strategy != holepunch.None {
 		s += ", strategy " + i.Strategy.String()
 	}
@@ -125,6 +138,16 @@ func (n *Node) recordConn(c *Conn, raw *udx.Stream, info ConnInfo) {
 		delete(ps.infos, c)
 		ps.mu.Unlock()
 	}()
+}
+
+// updateConnInfo replaces what is known of c, while the node knows it.
+func (n *Node) updateConnInfo(c *Conn, info ConnInfo) {
+	ps := n.punch
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if _, ok := ps.infos[c]; ok {
+		ps.infos[c] = info
+	}
 }
 
 // infoFromPuncher fills the holepunch fields of info from p.

@@ -45,6 +45,16 @@ type ServerOptions struct {
 	// client message arriving again (a retry, a second relay) gets the same answer; 0 means
 	// 10 s.
 	HandshakeClearWait time.Duration
+
+	// RelayThrough picks a blind relay for clients that may not find a direct path (the
+	// reference's relayThrough server option; see [Relays]): while behind a NAT the server
+	// names it in its handshake answer, and it wins over the client's. nil means none.
+	RelayThrough RelaySelector
+	// RelayKeepAlive is the keep-alive of connections to relays; 0 means 5 s, negative none.
+	RelayKeepAlive time.Duration
+	// OnUpgrade, when set, is called on a goroutine of its own when a connection that started
+	// through a relay moves to a direct path; info is the new [ConnInfo].
+	OnUpgrade func(c *Conn, info ConnInfo)
 }
 
 // ServerAddress is where a server can be reached: its key, and the node's public address when

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hyperlan/hyperlan/dht/blindrelay"
 	"github.com/hyperlan/hyperlan/dht/holepunch"
 	"github.com/hyperlan/hyperlan/dht/noise"
 	"github.com/hyperlan/hyperlan/dht/records"
@@ -45,6 +46,14 @@ type serverHandshake struct {
 	secure  *records.SecurePayload // nil: the handshake offers no punching
 	puncher *holepunch.Puncher
 	round   uint64 // the highest round the client sent
+
+	// The blind relay (server_relay.go).
+	leg      *relayLeg     // the pairing, when either side named a relay
+	relayed  bool          // the session runs through the relay; raw stays set until it moves
+	greeting bool          // raw is connected to the relay, the session not started yet (greet)
+	conn     *Conn         // the relayed session
+	aborted  bool          // holepunching gave up; a relay may still carry the connection
+	direct   chan struct{} // closed once the relayed stream moved or ended
 }
 
 // onHandshake implements handshakeServer.
@@ -136,7 +145,11 @@ func (h *serverHandshake) run(kp KeyPair, msg []byte, peer netip.AddrPort, req *
 	if code == records.ConnErrorNone {
 		h.hook = new(secretstream.MessageHook)
 		raw, err = n.newRawStream(h.hook, func(sock *udx.Socket, from netip.AddrPort) bool {
-			h.onSocket(sock, from)
+			// Traffic from the relay is accepted as it is; anything else is a way to the
+			// client.
+			if !h.fromRelay(sock, from) {
+				h.onSocket(sock, from)
+			}
 			return true
 		})
 		if err != nil {
@@ -159,6 +172,11 @@ func (h *serverHandshake) run(kp KeyPair, msg []byte, peer netip.AddrPort, req *
 	}
 	if raw != nil {
 		reply.UDX.ID = uint64(raw.ID())
+		if !open && s.opts.RelayThrough != nil {
+			if key, ok := s.opts.RelayThrough(); ok {
+				reply.RelayThrough = &records.RelayThroughInfo{PublicKey: key, Token: blindrelay.NewToken()}
+			}
+		}
 	}
 	if ra := s.ann.relayAddrs(); len(ra) > 0 {
 		reply.RelayAddresses = ra
@@ -196,6 +214,11 @@ func (h *serverHandshake) run(kp KeyPair, msg []byte, peer netip.AddrPort, req *
 		h.onSocket(sock, client)
 		return msg, nil
 	}
+	// Either side's relay is paired while we wait, unless we are open: the client then comes
+	// straight here (the reference pairs anyway).
+	if !open {
+		h.startRelay(reply.RelayThrough, remote.RelayThrough)
+	}
 	// Wait for the client to reach us: its first packet runs onSocket through the raw
 	// stream's firewall. Unless we are open, we punch: answering from the puncher's socket
 	// tells the client where to punch to. A client behind our own NAT with a private address
@@ -218,30 +241,42 @@ func (h *serverHandshake) run(kp KeyPair, msg []byte, peer netip.AddrPort, req *
 }
 
 // startTimeout gives the client handshakeInitialTimeout to make contact (or to start
-// punching), then gives the handshake up.
+// punching), then gives the direct path up.
 func (h *serverHandshake) startTimeout() {
 	h.mu.Lock()
-	if h.raw != nil {
-		h.timeout = time.AfterFunc(handshakeInitialTimeout, h.abort)
+	if h.raw != nil && !h.relayed {
+		h.timeout = time.AfterFunc(handshakeInitialTimeout, h.giveUp)
 	}
 	h.mu.Unlock()
 }
 
 // onSocket connects the raw stream to the client at from through sock, starts the encrypted
-// session and hands it to the server. Later calls do nothing.
+// session and hands it to the server; a relayed stream moves there instead. Later calls do
+// nothing.
 func (h *serverHandshake) onSocket(sock *udx.Socket, from netip.AddrPort) {
 	h.mu.Lock()
+	if h.greeting {
+		// The stream was just connected to the relay and the session is about to start:
+		// the client's next direct packet moves it.
+		h.mu.Unlock()
+		return
+	}
 	raw := h.raw
 	h.raw = nil
 	if h.timeout != nil {
 		h.timeout.Stop()
 	}
-	p, path := h.puncher, h.path
+	p, path, leg, relayed, conn := h.puncher, h.path, h.leg, h.relayed, h.conn
 	h.mu.Unlock()
 	if raw == nil {
 		return
 	}
+	if relayed {
+		h.upgrade(raw, conn, sock, from)
+		return
+	}
 	h.clearLater()
+	leg.close() // the relay lost
 	if !from.IsValid() || from.Port() == 0 {
 		raw.Destroy()
 		h.stopPuncher()
@@ -260,7 +295,7 @@ func (h *serverHandshake) onSocket(sock *udx.Socket, from netip.AddrPort) {
 	}
 	infoFromPuncher(&info, p)
 	h.stopPuncher()
-	c, err := n.startSession(raw, &h.result, h.hook, h.s.opts.OnMessage)
+	c, err := n.startSession(raw, &h.result, h.hook, h.s.opts.OnMessage, 0)
 	if err != nil {
 		raw.Destroy()
 		return
@@ -269,17 +304,39 @@ func (h *serverHandshake) onSocket(sock *udx.Socket, from netip.AddrPort) {
 	h.s.deliver(c)
 }
 
-// abort gives the handshake up: the client never made contact, or the server closed.
+// abort gives the handshake up: the client never made contact, or the server closed. A
+// session that runs through a relay stays, without holepunching.
 func (h *serverHandshake) abort() {
 	h.mu.Lock()
-	raw := h.raw
+	if h.relayed {
+		h.mu.Unlock()
+		h.stopPuncher()
+		return
+	}
+	raw, leg := h.raw, h.leg
 	h.raw = nil
 	h.mu.Unlock()
 	if raw != nil {
 		raw.Destroy()
 	}
+	leg.close()
 	h.stopPuncher()
 	h.clearLater()
+}
+
+// giveUp ends the wait for a direct path (the client made no contact in time, or the
+// holepunch ended without a path): the handshake is given up unless a relay carries the
+// connection or may still (the reference keeps the raw stream while it has a relay token).
+func (h *serverHandshake) giveUp() {
+	h.mu.Lock()
+	h.aborted = true
+	keep := h.relayed || h.leg.active()
+	h.mu.Unlock()
+	if !keep {
+		h.abort()
+		return
+	}
+	h.stopPuncher()
 }
 
 // clearLater forgets the handshake after HandshakeClearWait and frees its holepunch slot.

@@ -45,21 +45,30 @@ func (h *serverHandshake) sameLAN(client, to netip.AddrPort, remote *records.Noi
 // setupPuncher makes the handshake punchable: the sealed payloads' keys and a responder
 // puncher. It returns nil when no socket could be opened; rounds are then refused.
 func (h *serverHandshake) setupPuncher(result noise.Result, remote records.Firewall, path Path) *holepunch.Puncher {
-	secure := records.NewSecurePayload(records.HolepunchSecret(result.Hash))
 	h.mu.Lock()
-	h.secure, h.path = secure, path
+	if h.secure == nil { // a second puncher keeps the tokens given out
+		h.secure = records.NewSecurePayload(records.HolepunchSecret(result.Hash))
+	}
+	h.path = path
 	h.mu.Unlock()
-	p, err := h.s.n.newPuncher(false, remote, nil, h.abort)
+	p, err := h.s.n.newPuncher(false, remote, nil, h.giveUp)
 	if err != nil {
 		return nil
 	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.raw == nil { // closed meanwhile
+		h.mu.Unlock()
 		p.Destroy()
 		return nil
 	}
 	h.puncher = p
+	direct := h.direct
+	h.mu.Unlock()
+	if direct != nil {
+		// A relayed connection: the client may go direct to this socket even after our
+		// strategy ended.
+		h.s.n.punch.pool.Hold(p.Socket(), direct)
+	}
 	return p
 }
 
@@ -98,14 +107,20 @@ func (s *Server) onHolepunch(id uint64, sealed []byte, peer netip.AddrPort, req 
 	}
 	h.mu.Lock()
 	secure, p := h.secure, h.puncher
+	relayed := h.relayed && h.raw != nil
 	h.mu.Unlock()
 	if secure == nil {
-		h.abort()
+		h.giveUp()
 		return nil, nil
 	}
 	remote, err := secure.Open(sealed)
 	if err != nil {
 		return nil, nil
+	}
+	if relayed && remote.Error == records.ConnErrorNone && (p == nil || destroyed(p)) {
+		// The client of a relayed connection punches again (our clients do; the reference's
+		// never do): punch with a new puncher.
+		p = h.setupPuncher(h.result, h.remote.Firewall, PathHolepunch)
 	}
 	if p == nil {
 		return h.abortRound(records.ConnErrorAborted)
@@ -169,7 +184,11 @@ func (s *Server) onHolepunch(id uint64, sealed []byte, peer netip.AddrPort, req 
 		// punch running: answer it as the first, where the reference answers TRY_LATER and
 		// aborts the punch it has just started.
 		if (remoteFirewall >= holepunch.Random || nat.Firewall() >= holepunch.Random) && !p.Started() && s.n.punch.limiter.Blocked() {
-			return h.abortRound(records.ConnErrorTryLater) // no blind relay to carry the connection meanwhile
+			if !h.relaying() {
+				return h.abortRound(records.ConnErrorTryLater) // no blind relay to carry the connection meanwhile
+			}
+			// The relay carries the connection meanwhile: the client punches later.
+			return h.sealRound(secure, p, records.ConnErrorTryLater, round, remote.Token, fromRelay, token)
 		}
 		if !p.Punch() {
 			if destroyed(p) {
@@ -181,14 +200,22 @@ func (s *Server) onHolepunch(id uint64, sealed []byte, peer netip.AddrPort, req 
 	if nat.Firewall() != holepunch.Unknown {
 		nat.Freeze()
 	}
+	return h.sealRound(secure, p, records.ConnErrorNone, round, remote.Token, fromRelay, token)
+}
+
+// sealRound answers a round with the puncher's state, from its socket; the token for the
+// client's host goes only through the relays we announced to.
+func (h *serverHandshake) sealRound(secure *records.SecurePayload, p *holepunch.Puncher, code records.ConnError, round uint64, remoteToken *[32]byte, fromRelay bool, token [32]byte) ([]byte, net.PacketConn) {
+	nat := p.NAT()
 	punching, connected, _, _ := p.State()
 	out := records.HolepunchPayload{
+		Error:       code,
 		Firewall:    records.Firewall(nat.Firewall()),
 		Round:       round,
 		Connected:   connected,
 		Punching:    punching,
 		Addresses:   nat.Addresses(),
-		RemoteToken: remote.Token,
+		RemoteToken: remoteToken,
 	}
 	if fromRelay {
 		out.Token = &token
@@ -211,7 +238,7 @@ func (h *serverHandshake) abortRound(code records.ConnError) ([]byte, net.Packet
 	h.mu.Lock()
 	secure, round := h.secure, h.round
 	h.mu.Unlock()
-	h.abort()
+	h.giveUp()
 	if secure == nil {
 		return nil, nil
 	}

@@ -10,6 +10,8 @@
 // event gives them (1, 2, ..., one sequence for both sides). Entries are kept
 // after close so their stats stay readable.
 //
+// Servers and connect take relayThrough, blind relays' public keys (relay.js).
+//
 // Received stream data is not forwarded: per connection the driver keeps a
 // running SHA-256 and byte count. An echo connection writes back everything it
 // reads and ends when the remote ends; a sink connection only ends when the
@@ -91,7 +93,7 @@ function payloadFields (p) {
 // connections returns the server and connection ops of a hyperdht node, and
 // closeServers(ms), which closes every server (unannouncing it) but waits at
 // most ms for that. args are hyperdht.js's argument readers.
-function connections (dht, { requiredBytes, keyPairArg, intArg, relayAddressesArg }) {
+function connections (dht, { requiredBytes, keyPairArg, intArg, relayAddressesArg, relayThroughArg }) {
   const servers = new Map() // number -> server entry
   let nextServer = 1
   const conns = new Map() // number -> connection entry
@@ -282,7 +284,7 @@ function connections (dht, { requiredBytes, keyPairArg, intArg, relayAddressesAr
       }
       return refused
     }
-    s.srv = dht.createServer({ firewall })
+    s.srv = dht.createServer({ firewall, relayThrough: relayThroughArg(cmd) })
     servers.set(s.server, s)
     s.srv.on('listening', () => {
       const a = s.srv.address()
@@ -321,7 +323,7 @@ function connections (dht, { requiredBytes, keyPairArg, intArg, relayAddressesAr
     },
     connect: async (cmd) => {
       const publicKey = requiredBytes(cmd, 'publicKey', 32)
-      const opts = { relayAddresses: relayAddressesArg(cmd) }
+      const opts = { relayAddresses: relayAddressesArg(cmd), relayThrough: relayThroughArg(cmd) }
       if (cmd.seed !== undefined && cmd.seed !== null) opts.keyPair = keyPairArg(cmd)
       const flags = { echo: flagArg(cmd, 'echo'), sink: flagArg(cmd, 'sink') }
       const e = track(dht.connect(publicKey, opts), 'client', null, flags)

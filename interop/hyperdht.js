@@ -33,7 +33,8 @@
 // Encrypted connections (dht.createServer, dht.connect) are connections.js:
 // the ops createServer, listen, refresh, close (servers) and connect, write,
 // sendBulk, end, destroy, send, trySend, messages, connStats (connections), and
-// the server-* and conn-* events listed there.
+// the server-* and conn-* events listed there. relayServer and relayStats (a
+// blind relay on this node) are relay.js.
 //
 // Incoming requests are hyperdht's own: the node answers its commands (FIND_PEER
 // .. PLUGIN) once it is persistent. With --log-requests each incoming user
@@ -46,6 +47,7 @@ const HyperDHT = require('hyperdht')
 const { hex, bytesArg, exitAfter, errorText, serve } = require('./jsonlines')
 const { parseNodeArgs, createNode, hostPort, requestEvent, watchNode, rpcOps } = require('./rpcnode')
 const { connections } = require('./connections')
+const { relayOps, relayThroughArg } = require('./relay')
 
 const STOP_GRACE_MS = 5000
 // On exit, servers are closed (and so unannounced) first, for at most this
@@ -118,7 +120,7 @@ function replyFrom (r) {
 
 // ---- commands --------------------------------------------------------------
 
-const conns = connections(dht, { requiredBytes, keyPairArg, intArg, relayAddressesArg })
+const conns = connections(dht, { requiredBytes, keyPairArg, intArg, relayAddressesArg, relayThroughArg })
 
 const ops = {
   // dht-rpc ops, as in dhtrpc.js
@@ -126,6 +128,9 @@ const ops = {
 
   // encrypted connections, in connections.js
   ...conns.ops,
+
+  // a blind relay, in relay.js
+  ...relayOps(dht, { keyPairArg }),
 
   // hyperdht ops
   keyPair: (cmd) => ({ publicKey: hex(keyPairArg(cmd).publicKey) }),

@@ -334,7 +334,7 @@ func (n *NATLab) Router(name string, opts RouterOptions) *Router {
 	lanGW := lanPrefix.Addr().Next()
 	lan.Attach(r.ns, routerLANDev, lanGW)
 	r.lan = &segment{lan: lan, gw: lanGW, next: lanGW.Next()}
-	if err := r.applyNAT(opts.NAT); err != nil {
+	if err := r.applyNAT(opts.NAT, true); err != nil {
 		n.t.Fatal(err)
 	}
 
@@ -409,7 +409,20 @@ func (r *Router) Host(name string) *Host {
 func (r *Router) SetNAT(kind NATKind) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := r.applyNAT(kind); err != nil {
+	if err := r.applyNAT(kind, true); err != nil {
+		return err
+	}
+	r.kind = kind
+	return nil
+}
+
+// ReloadNAT switches the router to kind like SetNAT, but keeps its conntrack
+// table, as reloading a live router's rules does: flows keep the mappings they
+// have, and only new flows get kind's. It is safe to call from any goroutine.
+func (r *Router) ReloadNAT(kind NATKind) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.applyNAT(kind, false); err != nil {
 		return err
 	}
 	r.kind = kind
@@ -461,8 +474,8 @@ func (r *Router) FlushConntrack() error {
 }
 
 // applyNAT loads the router's nftables ruleset for kind, replacing the old
-// one in one transaction, and flushes conntrack.
-func (r *Router) applyNAT(kind NATKind) error {
+// one in one transaction, and flushes conntrack if flush is set.
+func (r *Router) applyNAT(kind NATKind, flush bool) error {
 	masq, ok := kind.masquerade()
 	if !ok {
 		return fmt.Errorf("interop: router %s: unknown %v", r.ns.Name(), kind)
@@ -507,6 +520,9 @@ table ip filter {
 	cmd.Stdin = strings.NewReader(rules)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("interop: router %s: nft for %v: %w: %s", r.ns.Name(), kind, err, bytes2line(out))
+	}
+	if !flush {
+		return nil
 	}
 	return r.FlushConntrack()
 }

@@ -33,6 +33,7 @@ func dhtCommand() *command {
 			{name: "mutable-get", summary: "fetch the signed value of a public key", usage: dhtMutableGetUsage, run: runDHTMutableGet},
 			{name: "listen", summary: "accept encrypted connections to a key pair", usage: dhtListenUsage, run: runDHTListen},
 			{name: "connect", summary: "connect to a key pair and pipe stdin and stdout", usage: dhtConnectUsage, run: runDHTConnect},
+			{name: "relay", summary: "serve as a blind relay for peers that cannot connect directly", usage: dhtRelayUsage, run: runDHTRelay},
 		},
 	}
 }
@@ -60,6 +61,7 @@ Commands:
   mutable-get     fetch the signed value of a public key
   listen          accept encrypted connections to a key pair (echo, or netcat style)
   connect         connect to a key pair and pipe stdin and stdout, netcat style
+  relay           serve as a blind relay for peers that cannot connect directly
 
 Every command takes --help and prints JSON lines on stdout; where stdout carries a
 connection's bytes (connect, and listen without --echo) the JSON lines go to stderr.

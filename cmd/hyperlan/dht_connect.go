@@ -14,22 +14,35 @@ import (
 
 const dhtConnectUsage = `Usage: hyperlan dht connect --bootstrap HOST:PORT[,HOST:PORT...] [--key-file FILE]
                             [--nodes HOST:PORT[,HOST:PORT...]] [--message] [--host IP]
+                            [--relay-through KEY[,KEY...]]
                             [--timeout D] [-v] PUBLIC_KEY
 
 Open an end-to-end encrypted connection to the server listening on PUBLIC_KEY, 64 hex
 digits (such as 'hyperlan dht listen'), and pipe it to stdin and stdout, netcat style.
 An ephemeral node joins through the bootstrap nodes, finds the nodes the server
-announced itself to, sends a Noise handshake through them, then reaches the server
-directly over UDX. Once connected it prints one JSON line on stderr (stdout carries the
-connection's bytes),
+announced itself to, sends a Noise handshake through them, then reaches the server over
+UDX: directly, by holepunching through the NATs in between, or, when both NATs give a
+new port to every destination (random NATs, which no punch gets through), through a
+blind relay that either side names (--relay-through here, or the server's). A relayed
+connection moves to the direct path when a punch succeeds later. Once connected it
+prints one JSON line on stderr (stdout carries the connection's bytes),
 
   {"event":"connected","publicKey":"<hex>","remotePublicKey":"<hex>",
-   "handshakeHash":"<128 hex digits>","remoteAddress":"198.51.100.4:49737"}
+   "handshakeHash":"<128 hex digits>","remoteAddress":"198.51.100.4:49737",
+   "path":"holepunch","relayed":false,"localFirewall":"consistent",
+   "remoteFirewall":"random"}
 
-(on one line), where publicKey is ours and handshakeHash is the same on both sides. It
-then copies stdin to the connection and, at EOF, half-closes it; what the server sends is
-written to stdout. It exits 0 once both directions have ended and everything received is
-written (or when the server closes the connection after ending its side).
+(on one line), where publicKey is ours and handshakeHash is the same on both sides;
+path is how the stream reaches the server: "direct" (no punch needed), "lan" (the
+server's private address, behind the same NAT), "holepunch" or "relay", when
+remoteAddress is the relay's and "relay" names its key; localFirewall and
+remoteFirewall are the NATs as seen while connecting: "open", "consistent" (one
+public port per socket), "random" (a new port per destination) or "unknown". It also
+prints {"event":"upgraded",...} with the same fields when a relayed connection moves to
+a direct path. It then copies stdin to the connection and, at EOF, half-closes it; what
+the server sends is written to stdout. It exits 0 once both directions have ended and
+everything received is written (or when the server closes the connection after ending
+its side).
 
 With --message each stdin line, without its line ending, is sent as one datagram
 (unordered and unreliable, like UDP, but encrypted), and each datagram received is
@@ -47,6 +60,10 @@ Flags:
                     look them up)
   --message         send stdin lines as datagrams and print datagrams as lines
   --host IP         local IPv4 address to listen on (default 0.0.0.0, every interface)
+  --relay-through KEYS
+                    blind relays to fall back on, comma-separated public keys (64 hex
+                    digits each, such as 'hyperlan dht relay' prints); one is picked
+                    per connection, and the server's own relay wins (default: none)
   --timeout D       give up if bootstrapping, or then the connect, takes longer than D
                     (default 30s); the connection itself has no time limit
   -v                log node activity to stderr
@@ -58,7 +75,8 @@ SIGTERM, or the connection failed once made; 2 for bad flags or a bad PUBLIC_KEY
 PEER_NOT_FOUND (no DHT node knows a server with that key), PEER_CONNECTION_FAILED (one
 was found but no handshake completed: it stopped, or its firewall refuses our key),
 SERVER_ERROR, SERVER_INCOMPATIBLE, CANNOT_HOLEPUNCH or HOLEPUNCH_ABORTED (the server
-is behind a NAT; holepunching is not supported yet).
+is behind a NAT and no punch got through: two random NATs, or the server is busy with
+another such punch), RELAY_ABORTED (a relay was named but did not pair the two sides).
 
 Examples:
   # Against 'hyperlan dht listen --echo' with the key pair of server.key:
@@ -68,6 +86,11 @@ Examples:
   # Send a file, as the key pair of me.key:
   hyperlan dht connect --bootstrap 203.0.113.7:49737 --key-file me.key \
       8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c < backup.tar
+
+  # Behind a random NAT, with a blind relay to fall back on:
+  hyperlan dht connect --bootstrap 203.0.113.7:49737 \
+      --relay-through 1f9c4e0a7b3d2c5e8f6a9b0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e \
+      8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c
 `
 
 func runDHTConnect(ctx context.Context, c *cli, args []string) error {
@@ -77,6 +100,11 @@ func runDHTConnect(ctx context.Context, c *cli, args []string) error {
 	keyFile := fs.String("key-file", "", "")
 	nodesFlag := fs.String("nodes", "", "")
 	message := fs.Bool("message", false, "")
+	var relayFlags []string
+	fs.Func("relay-through", "", func(s string) error {
+		relayFlags = append(relayFlags, s)
+		return nil
+	})
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -92,6 +120,10 @@ func runDHTConnect(ctx context.Context, c *cli, args []string) error {
 	if err := checkServerKey(remote, pos[0]); err != nil {
 		return err
 	}
+	relays, err := parseRelays(relayFlags)
+	if err != nil {
+		return err
+	}
 	var nodes []netip.AddrPort
 	if *nodesFlag != "" {
 		if nodes, err = parseNodes(*nodesFlag); err != nil {
@@ -102,11 +134,9 @@ func runDHTConnect(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	var kp dht.KeyPair // zero: the node's random default key pair
-	if *keyFile != "" {
-		if kp, err = readKeyFile(c, *keyFile); err != nil {
-			return err
-		}
+	kp, err := readOptionalKeyFile(c, *keyFile)
+	if err != nil {
+		return err
 	}
 
 	node, err := startClient(ctx, c, &cf, boot)
@@ -119,7 +149,11 @@ func runDHTConnect(ctx context.Context, c *cli, args []string) error {
 	defer destroy(node)
 
 	var lines *datagramLines
-	opts := &dht.ConnectOptions{KeyPair: kp, Nodes: nodes}
+	events := &jsonLines{w: c.stderr}
+	opts := &dht.ConnectOptions{KeyPair: kp, Nodes: nodes, RelayThrough: relays,
+		OnUpgrade: func(conn *dht.Conn, info dht.ConnInfo) {
+			events.write(newPathLine("upgraded", conn, info))
+		}}
 	if *message {
 		lines = newDatagramLines(c.stdout)
 		opts.OnMessage = lines.deliver
@@ -136,8 +170,8 @@ func runDHTConnect(ctx context.Context, c *cli, args []string) error {
 		}
 		return connectError(ctx, err, kp, cf.timeout)
 	}
-	events := &jsonLines{w: c.stderr}
-	events.write(newConnectionLine("connected", conn, true))
+	info, _ := node.ConnInfo(conn)
+	events.write(newPathLine("connected", conn, info))
 
 	p := &pipe{conn: conn, stdin: c.stdin, stdout: c.stdout, message: *message}
 	err = p.run(ctx)
@@ -213,7 +247,50 @@ func connectError(ctx context.Context, err error, kp dht.KeyPair, timeout time.D
 	case errors.Is(err, dht.ErrPeerConnectionFailed):
 		e.hintf("the server was found but no handshake completed: it may have stopped, or its firewall refuses our key %s", kp.String())
 	case errors.Is(err, dht.ErrCannotHolepunch), errors.Is(err, dht.ErrHolepunchAborted):
-		e.hintf("the server is behind a NAT and holepunching is not supported yet: only servers reachable without it can be connected to")
+		e.hintf("the server is behind a NAT that no punch got through (both NATs random, or the server is busy punching for another client): retry, or name a blind relay with --relay-through")
+	case errors.Is(err, dht.ErrRelayAborted):
+		e.hintf("the blind relay could not be reached or did not pair us with the server in time: check its key, and that it runs on the DHT of --bootstrap")
 	}
 	return e
+}
+
+// parseRelays parses the --relay-through lists into a selector; nil for none.
+func parseRelays(lists []string) (dht.RelaySelector, error) {
+	var keys [][32]byte
+	for _, list := range lists {
+		k, err := parseKeyList("--relay-through", list)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k...)
+	}
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	return dht.Relays(keys...), nil
+}
+
+// pathLine is the connected (or upgraded) line of dht connect: the connection line and how
+// the stream reaches the server.
+type pathLine struct {
+	connectionLine
+	Path           string  `json:"path"` // direct, lan, holepunch or relay
+	Relayed        bool    `json:"relayed"`
+	Relay          *string `json:"relay,omitempty"` // the relay's key, while relayed
+	LocalFirewall  string  `json:"localFirewall"`
+	RemoteFirewall string  `json:"remoteFirewall"`
+}
+
+func newPathLine(event string, conn *dht.Conn, info dht.ConnInfo) pathLine {
+	l := pathLine{connectionLine: newConnectionLine(event, conn, true), Path: info.Path.String(), Relayed: info.Relayed(),
+		LocalFirewall: info.LocalFirewall.String(), RemoteFirewall: info.RemoteFirewall.String()}
+	if info.Relayed() {
+		k := hex32(info.Relay)
+		l.Relay = &k
+	}
+	if info.Remote.IsValid() {
+		s := info.Remote.String()
+		l.RemoteAddress = &s
+	}
+	return l
 }

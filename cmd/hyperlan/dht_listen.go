@@ -12,6 +12,7 @@ import (
 
 	"github.com/hyperlan/hyperlan/dht"
 	"github.com/hyperlan/hyperlan/dht/records"
+	"github.com/hyperlan/hyperlan/dht/rpc"
 )
 
 // serverCloseTimeout bounds the unannounce when listen closes its server.
@@ -19,13 +20,16 @@ const serverCloseTimeout = 10 * time.Second
 
 const dhtListenUsage = `Usage: hyperlan dht listen --bootstrap HOST:PORT[,HOST:PORT...] --key-file FILE
                            [--echo | --message] [--firewall-allow KEY[,KEY...]]
+                           [--relay-through KEY[,KEY...]]
                            [--host IP] [--port PORT] [--timeout D] [-v]
 
 Accept end-to-end encrypted connections to the key pair in FILE. A node joins through the
 bootstrap nodes and announces the public key at the DHT nodes closest to it, so that
 'hyperlan dht connect PUBLIC_KEY' finds it; a client's Noise handshake comes through
-those nodes, then the client reaches this node directly over UDX. The node must be
-reachable from its clients: holepunching through NATs is not supported yet.
+those nodes, then the client reaches this node over UDX: directly, by holepunching
+through the NATs in between, or through a blind relay that either side names
+(--relay-through here, or the client's) when no punch can work, as between two random
+NATs. A relayed connection moves to the direct path when a punch succeeds later.
 
 It serves in one of two modes:
 
@@ -72,6 +76,9 @@ Flags:
                          as lines
   --firewall-allow KEYS  accept only clients with these public keys, comma-separated,
                          64 hex digits each; repeatable (default: accept every client)
+  --relay-through KEYS   blind relays for clients to fall back on, comma-separated public
+                         keys (such as 'hyperlan dht relay' prints); one is picked per
+                         connection and wins over the client's; repeatable (default: none)
   --host IP              local IPv4 address to listen on (default 0.0.0.0, every interface)
   --port PORT            UDP port to listen on, which must be free (default 0: 49737, else
                          the first free one of 49738-49741, else any free port)
@@ -105,6 +112,11 @@ func runDHTListen(ctx context.Context, c *cli, args []string) error {
 		allowFlags = append(allowFlags, s)
 		return nil
 	})
+	var relayFlags []string
+	fs.Func("relay-through", "", func(s string) error {
+		relayFlags = append(relayFlags, s)
+		return nil
+	})
 	if err := parseFlagsNoArgs(fs, args); err != nil {
 		return err
 	}
@@ -123,6 +135,10 @@ func runDHTListen(ctx context.Context, c *cli, args []string) error {
 		}
 		allow = append(allow, keys...)
 	}
+	relays, err := parseRelays(relayFlags)
+	if err != nil {
+		return err
+	}
 	boot, err := sf.check()
 	if err != nil {
 		return err
@@ -132,15 +148,9 @@ func runDHTListen(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 
-	node, err := dht.New(dht.Options{
-		Bootstrap: boot,
-		Host:      sf.host,
-		Port:      sf.port,
-		FixedPort: sf.port != 0,
-		Logger:    newLogger(c.stderr, sf.verbose),
-	})
+	node, err := sf.newNode(c, boot, rpc.ModeAdaptive)
 	if err != nil {
-		return listenError(err, sf.host, sf.port)
+		return err
 	}
 	l := &listener{c: c, node: node, allow: allow, conns: map[*dht.Conn]*echoCount{}}
 	l.events = c.out
@@ -155,7 +165,7 @@ func runDHTListen(ctx context.Context, c *cli, args []string) error {
 		}
 		return err
 	}
-	opts := dht.ServerOptions{Firewall: l.firewall}
+	opts := dht.ServerOptions{Firewall: l.firewall, RelayThrough: relays}
 	switch {
 	case *echo:
 		opts.OnMessage = l.echoMessage
