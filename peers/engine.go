@@ -45,7 +45,9 @@ type Deps struct {
 	Router Router
 
 	// ListenPacket and InterfaceAddrs are passed to the DHT node New starts (see
-	// dht.Options); nil means the host's own. Unused when Node is given.
+	// dht.Options); nil means the host's own. Unused when Node is given. Either way the
+	// node shares no address inside the mesh as a same-LAN candidate: none on the TUN
+	// device, none in the network's prefixes or in a subnet routed into the device.
 	ListenPacket   func(network, address string) (net.PacketConn, error)
 	InterfaceAddrs func() []netip.Addr
 
@@ -148,13 +150,19 @@ func New(cfg *configs.Config, deps Deps) (e *Engine, err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	var shared *meshFilter
 	if deps.Node == nil {
+		device := cfg.Node.Interface
+		if deps.TUN != nil {
+			device = deps.TUN.Name()
+		}
+		shared = newMeshFilter(cfg, device, deps.InterfaceAddrs)
 		deps.Node, err = dht.New(dht.Options{
 			Bootstrap:           bootstrap(cfg.DHT.Bootstrap),
 			Port:                cfg.Node.ListenPort,
 			KeyPair:             kp,
 			ListenPacket:        deps.ListenPacket,
-			InterfaceAddrs:      deps.InterfaceAddrs,
+			InterfaceAddrs:      shared.InterfaceAddrs,
 			ConnectionKeepAlive: keepAlive(cfg.Node.KeepAlive),
 			Logger:              log.With("layer", "dht"),
 		})
@@ -176,6 +184,9 @@ func New(cfg *configs.Config, deps Deps) (e *Engine, err error) {
 		deps.Router = r
 	}
 	e = newEngine(cfg, kp, deps, log)
+	if shared != nil {
+		shared.engine.Store(e)
+	}
 	return e, nil
 }
 
