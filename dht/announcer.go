@@ -51,14 +51,19 @@ type announcer struct {
 	wake     chan struct{} // refresh
 	quit     chan struct{}
 	loopDone chan struct{}
+	// ctx ends at stop: it cancels the loop's announce round under way.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 func newAnnouncer(n *Node, kp KeyPair, target [32]byte) *announcer {
-	return &announcer{
+	a := &announcer{
 		n: n, kp: kp, target: target,
 		current: map[netip.AddrPort]bool{}, previous: map[netip.AddrPort]bool{},
 		wake: make(chan struct{}, 1), quit: make(chan struct{}), loopDone: make(chan struct{}),
 	}
+	a.ctx, a.cancel = context.WithCancel(context.Background())
+	return a
 }
 
 // start runs the first announcement, then the background loop.
@@ -167,12 +172,7 @@ func (a *announcer) unannounceAt(ctx context.Context, nodes map[netip.AddrPort]b
 // while the last announce reached no relay.
 func (a *announcer) loop() {
 	defer close(a.loopDone)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		<-a.quit
-		cancel()
-	}()
+	ctx := a.ctx
 	retry := relayPingInterval
 	for {
 		rounds := relayPingRounds
@@ -260,6 +260,7 @@ func (a *announcer) stop(ctx context.Context, unannounce bool) {
 	}
 	a.stopped = true
 	close(a.quit)
+	a.cancel()
 	nodes := a.current
 	a.current = map[netip.AddrPort]bool{}
 	a.mu.Unlock()

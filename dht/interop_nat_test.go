@@ -5,8 +5,8 @@ package dht_test
 // rb (LAN host b), the public DHT of reference nodes on the public segment, for every pair of
 // consistent and random NATs and all four Go/JS pairs of client and server. Every pair the
 // reference connects directly, ours must connect directly too (the stream goes to the other
-// router's public address); random+random fails with the reference's HOLEPUNCH_ABORTED (a
-// blind relay is for later). Each case starts fresh client and server nodes, since a node
+// router's public address); random+random fails with the reference's HOLEPUNCH_ABORTED when
+// no blind relay is given (interop_relay_test.go has the relayed cells). Each case starts fresh client and server nodes, since a node
 // refuses a second random punch within 20 s. It needs root and node (skipped otherwise, failed
 // under HYPERLAN_REQUIRE_NETNS=1 or HYPERLAN_REQUIRE_INTEROP=1).
 

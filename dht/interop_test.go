@@ -16,6 +16,7 @@ import (
 	"errors"
 	"net/netip"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,20 +30,44 @@ import (
 
 func interopCtx(t *testing.T, d time.Duration) context.Context {
 	t.Helper()
-	before := runtime.NumGoroutine()
+	before := goroutines()
 	t.Cleanup(func() {
 		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		for runtime.NumGoroutine() > len(before) && time.Now().Before(deadline) {
 			time.Sleep(20 * time.Millisecond)
 		}
-		if n := runtime.NumGoroutine(); n > before {
-			buf := make([]byte, 1<<20)
-			t.Errorf("%d goroutines leaked:\n%s", n-before, buf[:runtime.Stack(buf, true)])
+		if now := goroutines(); len(now) > len(before) {
+			var b strings.Builder
+			for id, stack := range now {
+				if _, ok := before[id]; !ok {
+					b.WriteString(stack + "\n\n")
+				}
+			}
+			t.Errorf("%d goroutines leaked; those started since the test began:\n%s", len(now)-len(before), b.String())
 		}
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// goroutines returns the stacks of all goroutines by their "goroutine N" line.
+func goroutines() map[string]string {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	out := make(map[string]string)
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		head, _, _ := strings.Cut(g, " [")
+		out[head] = g
+	}
+	return out
 }
 
 func bootList(addrs ...netip.AddrPort) []rpc.BootstrapNode {

@@ -224,11 +224,11 @@ func (h *serverHandshake) run(kp KeyPair, msg []byte, peer netip.AddrPort, req *
 	// tells the client where to punch to. A client behind our own NAT with a private address
 	// near ours connects on the LAN; the puncher is then only there for the rounds.
 	switch {
-	case h.sameLAN(client, req.To, &remote):
-		h.setupPuncher(result, remote.Firewall, PathLAN)
+	case open: // the client comes straight here, by the direct path, on a LAN or not
 		h.startTimeout()
 		return msg, nil
-	case open:
+	case h.sameLAN(client, req.To, &remote):
+		h.setupPuncher(result, remote.Firewall, PathLAN)
 		h.startTimeout()
 		return msg, nil
 	}

@@ -205,6 +205,9 @@ func checkSameConn(t *testing.T, conn, connected line, serverPK, clientPK string
 	}
 	if h := conn.str("handshakeHash"); !hex128.MatchString(h) || h != connected.str("handshakeHash") {
 		t.Errorf("handshake hashes differ or are malformed: listen %q, connect %q", h, connected.str("handshakeHash"))
+	} // On loopback both ends are open and the client reaches the server's address.
+	if conn.str("path") != connected.str("path") || conn.str("path") == "" || conn["relayed"] != false {
+		t.Errorf("paths: listen %v (relayed %v), connect %v", conn["path"], conn["relayed"], connected["path"])
 	}
 }
 

@@ -152,7 +152,7 @@ func runDHTConnect(ctx context.Context, c *cli, args []string) error {
 	events := &jsonLines{w: c.stderr}
 	opts := &dht.ConnectOptions{KeyPair: kp, Nodes: nodes, RelayThrough: relays,
 		OnUpgrade: func(conn *dht.Conn, info dht.ConnInfo) {
-			events.write(newPathLine("upgraded", conn, info))
+			events.write(newPathLine("upgraded", conn, info, true))
 		}}
 	if *message {
 		lines = newDatagramLines(c.stdout)
@@ -171,7 +171,7 @@ func runDHTConnect(ctx context.Context, c *cli, args []string) error {
 		return connectError(ctx, err, kp, cf.timeout)
 	}
 	info, _ := node.ConnInfo(conn)
-	events.write(newPathLine("connected", conn, info))
+	events.write(newPathLine("connected", conn, info, true))
 
 	p := &pipe{conn: conn, stdin: c.stdin, stdout: c.stdout, message: *message}
 	err = p.run(ctx)
@@ -270,8 +270,8 @@ func parseRelays(lists []string) (dht.RelaySelector, error) {
 	return dht.Relays(keys...), nil
 }
 
-// pathLine is the connected (or upgraded) line of dht connect: the connection line and how
-// the stream reaches the server.
+// pathLine is the connected (or upgraded) line of dht connect and the connection (or
+// upgraded) line of dht listen: the connection line and how the stream reaches the peer.
 type pathLine struct {
 	connectionLine
 	Path           string  `json:"path"` // direct, lan, holepunch or relay
@@ -281,8 +281,8 @@ type pathLine struct {
 	RemoteFirewall string  `json:"remoteFirewall"`
 }
 
-func newPathLine(event string, conn *dht.Conn, info dht.ConnInfo) pathLine {
-	l := pathLine{connectionLine: newConnectionLine(event, conn, true), Path: info.Path.String(), Relayed: info.Relayed(),
+func newPathLine(event string, conn *dht.Conn, info dht.ConnInfo, withOwnKey bool) pathLine {
+	l := pathLine{connectionLine: newConnectionLine(event, conn, withOwnKey), Path: info.Path.String(), Relayed: info.Relayed(),
 		LocalFirewall: info.LocalFirewall.String(), RemoteFirewall: info.RemoteFirewall.String()}
 	if info.Relayed() {
 		k := hex32(info.Relay)

@@ -52,7 +52,10 @@ Events, one JSON object per line (shown here on two lines where long):
 
   {"event":"listening","publicKey":"<hex>","host":"198.51.100.4","port":49737}
   {"event":"connection","remotePublicKey":"<hex>","handshakeHash":"<128 hex digits>",
-   "remoteAddress":"203.0.113.9:50321"}
+   "remoteAddress":"203.0.113.9:50321","path":"holepunch","relayed":false,
+   "localFirewall":"consistent","remoteFirewall":"random"}
+  {"event":"upgraded",...}                                a relayed connection moved to
+                                                          a direct path (same fields)
   {"event":"rejected","remotePublicKey":"<hex>","remoteAddress":"203.0.113.9:50321",
    "reason":"firewall"}                                   refused by --firewall-allow
   {"event":"connection-closed","remotePublicKey":"<hex>","bytes":12,"messages":0,
@@ -62,6 +65,8 @@ Events, one JSON object per line (shown here on two lines where long):
 where host and port are the node's public address once other nodes have reported it,
 else its local address; "reason" is "busy" for a handshake refused because the one
 connection of the default mode is taken, and "error" says why a connection failed.
+path, relayed and the firewalls are as in 'hyperlan dht connect --help', seen from the
+server: "relay" when the client's stream comes through a blind relay.
 
 On SIGINT or SIGTERM listen closes the server, which unannounces the key (for at most
 10s), aborts open connections, leaves the DHT, prints {"event":"close"} and exits 0.
@@ -165,7 +170,11 @@ func runDHTListen(ctx context.Context, c *cli, args []string) error {
 		}
 		return err
 	}
-	opts := dht.ServerOptions{Firewall: l.firewall, RelayThrough: relays}
+	opts := dht.ServerOptions{Firewall: l.firewall, RelayThrough: relays,
+		OnUpgrade: func(conn *dht.Conn, info dht.ConnInfo) {
+			l.events.write(newPathLine("upgraded", conn, info, false))
+		},
+	}
 	switch {
 	case *echo:
 		opts.OnMessage = l.echoMessage
@@ -241,6 +250,12 @@ func (l *listener) firewall(pk [32]byte, _ *records.NoisePayload, client netip.A
 	return true
 }
 
+// connectionLine is the connection event of conn, with its path.
+func (l *listener) connectionLine(conn *dht.Conn) pathLine {
+	info, _ := l.node.ConnInfo(conn)
+	return newPathLine("connection", conn, info, false)
+}
+
 // serveEcho echoes every connection until ctx ends.
 func (l *listener) serveEcho(ctx context.Context) error {
 	for {
@@ -250,7 +265,7 @@ func (l *listener) serveEcho(ctx context.Context) error {
 		}
 		l.mu.Lock()
 		count := l.countLocked(conn)
-		l.events.write(newConnectionLine("connection", conn, false))
+		l.events.write(l.connectionLine(conn))
 		l.mu.Unlock()
 		l.wg.Add(1)
 		go l.echoConn(conn, count)
@@ -332,7 +347,7 @@ func (l *listener) servePipe(ctx context.Context, message bool) error {
 	if l.lines != nil {
 		l.lines.only.Store(conn)
 	}
-	l.events.write(newConnectionLine("connection", conn, false))
+	l.events.write(l.connectionLine(conn))
 	// Stop listening while the connection runs: unannounce, and refuse further handshakes.
 	l.closed = make(chan struct{})
 	go func() {

@@ -89,6 +89,7 @@ DHT commands:
   dht mutable-get     fetch the signed value of a public key
   dht listen          accept encrypted connections to a key pair (echo, or netcat style)
   dht connect         connect to a key pair and pipe stdin and stdout, netcat style
+  dht relay           serve as a blind relay for peers that cannot connect directly
 
 Other commands:
   demo                run a 3-member VPN mesh behind NATs, offline
