@@ -45,6 +45,7 @@ type announcer struct {
 	closest  []netip.AddrPort                  // guarded by mu; seeds the next query
 	current  map[netip.AddrPort]bool           // guarded by mu; the relays announced to
 	previous map[netip.AddrPort]bool           // guarded by mu; the relays of the update before
+	older    map[netip.AddrPort]bool           // guarded by mu; and of the one before that
 	seen     map[netip.AddrPort]netip.AddrPort // guarded by mu; current relay -> our address as it saw us
 	updates  int                               // guarded by mu; updates done, for tests
 	stopped  bool
@@ -59,7 +60,7 @@ type announcer struct {
 func newAnnouncer(n *Node, kp KeyPair, target [32]byte) *announcer {
 	a := &announcer{
 		n: n, kp: kp, target: target,
-		current: map[netip.AddrPort]bool{}, previous: map[netip.AddrPort]bool{},
+		current: map[netip.AddrPort]bool{}, previous: map[netip.AddrPort]bool{}, older: map[netip.AddrPort]bool{},
 		wake: make(chan struct{}, 1), quit: make(chan struct{}), loopDone: make(chan struct{}),
 	}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
@@ -135,16 +136,25 @@ func (a *announcer) update(ctx context.Context) error {
 	wg.Wait()
 
 	a.mu.Lock()
-	gone := a.current
-	for addr := range current {
-		delete(gone, addr)
-	}
-	a.previous, a.current = a.current, current
+	gone := a.cycleLocked(current)
 	a.relays, a.addrs, a.closest, a.seen = relays, addrs, res.ClosestNodes(), seen
 	a.updates++
 	a.mu.Unlock()
 	a.unannounceAt(ctx, gone)
 	return nil
+}
+
+// cycleLocked makes current the relays announced to and returns those of the last update
+// that are not among them, to unannounce at.
+func (a *announcer) cycleLocked(current map[netip.AddrPort]bool) (gone map[netip.AddrPort]bool) {
+	gone = map[netip.AddrPort]bool{}
+	for addr := range a.current {
+		if !current[addr] {
+			gone[addr] = true
+		}
+	}
+	a.older, a.previous, a.current = a.previous, a.current, current
+	return gone
 }
 
 // unannounceAt removes the announcement from the given nodes: each is asked for a fresh

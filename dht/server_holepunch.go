@@ -268,5 +268,7 @@ func (a *announcer) isRelay(addr netip.AddrPort) bool {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.current[addr] || a.previous[addr]
+	// Like the reference, a relay of the last three updates still counts: a client may
+	// have found it in a lookup made before we moved on.
+	return a.current[addr] || a.previous[addr] || a.older[addr]
 }
