@@ -93,7 +93,7 @@ func (d *decoder) unique(ms []*member) {
 				"list only the other members as [[peer]]: remove this entry, or check that node.key_file is this machine's key",
 				"public key is this node's own (from node.key_file)")
 		} else {
-			d.valueError(m.keyPath, ClassDuplicate, "every machine has its own key pair: run 'hyperlan dht keygen --out FILE' on each",
+			d.valueError(m.keyPath, ClassDuplicate, "every machine has its own key pair: run 'hyperlan keygen --out FILE' on each",
 				"public key is also the key of %s (%s)", first.what, d.where(first.keyPath))
 		}
 		// One report is enough: the duplicate's derived addresses would collide as well.

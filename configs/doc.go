@@ -5,7 +5,7 @@
 //
 //	[node]                  this machine
 //	name        = "laptop"      member name; default the host name up to its first dot
-//	key_file    = "node.key"    required; the Ed25519 seed as 64 hex digits ('hyperlan dht keygen')
+//	key_file    = "node.key"    required; the Ed25519 seed as 64 hex digits ('hyperlan keygen')
 //	interface   = "hyperlan0"   TUN device name
 //	mtu         = 1280          MinMTU..MaxMTU; see MinMTU for the arithmetic
 //	listen_port = 0             UDP port of the DHT node; 0 lets the DHT choose (49737 first)
@@ -15,7 +15,7 @@
 //	routes      = []            subnets this node serves to the others (a subnet router)
 //
 //	[network]               shared by all members
-//	secret_file = "lan.secret"  the network secret, 32 bytes as 64 hex digits; optional
+//	secret_file = "lan.secret"  the network secret, 32 bytes as 64 hex digits ('hyperlan secret'); optional
 //	ipv4        = "10.77.0.0/16"
 //	ipv6        = "fd..::/64"   default DefaultIPv6Prefix
 //

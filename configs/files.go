@@ -110,9 +110,9 @@ func (d *decoder) hexFile(path, file, what, hint string) ([32]byte, bool) {
 }
 
 func keyFileHint(file string) string {
-	return fmt.Sprintf("a key file holds this machine's 32-byte seed as 64 hex digits; make one with 'hyperlan dht keygen --out %s'", file)
+	return fmt.Sprintf("a key file holds this machine's 32-byte seed as 64 hex digits; make one with 'hyperlan keygen --out %s'", file)
 }
 
 func secretFileHint(file string) string {
-	return fmt.Sprintf("a secret file holds 32 random bytes as 64 hex digits, the same on every member; make one with 'openssl rand -hex 32 > %s'", file)
+	return fmt.Sprintf("a secret file holds 32 random bytes as 64 hex digits, the same on every member; make one with 'hyperlan secret --out %s' and copy it to the others", file)
 }

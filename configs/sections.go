@@ -168,14 +168,14 @@ func (d *decoder) peer(t *table) *member {
 	if s, path, ok := t.str("public_key", `public_key = "<64 hex digits>"`); ok {
 		k, err := ParsePublicKey(s)
 		if err != nil {
-			d.valueError(path, ClassKey, "use the public key the peer's 'hyperlan dht keygen' printed: 64 hex digits or 52 z-base-32 characters",
+			d.valueError(path, ClassKey, "use the public key the peer's 'hyperlan keygen' printed: 64 hex digits or 52 z-base-32 characters",
 				"%s", strings.TrimPrefix(err.Error(), "configs: "))
 		} else {
 			p.PublicKey = k
 			m.key, m.keyOK, m.keyPath = k, true, path
 		}
 	} else if _, present := t.m["public_key"]; !present {
-		d.missing(pathJoin(t.path, "public_key"), "every peer needs the public key its 'hyperlan dht keygen' printed")
+		d.missing(pathJoin(t.path, "public_key"), "every peer needs the public key its 'hyperlan keygen' printed")
 	}
 	d.addresses(t, m)
 	t.finish()
