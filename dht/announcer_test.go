@@ -12,7 +12,9 @@ import (
 // at the relays of the one before that it no longer uses.
 func TestAnnouncerRemembersRelays(t *testing.T) {
 	a := newAnnouncer(nil, KeyPair{}, [32]byte{})
-	r := func(i int) netip.AddrPort { return netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), 49737) }
+	r := func(i int) netip.AddrPort {
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), 49737)
+	}
 	set := func(is ...int) map[netip.AddrPort]bool {
 		m := map[netip.AddrPort]bool{}
 		for _, i := range is {

@@ -31,6 +31,14 @@ type ConnectOptions struct {
 	// NoLocalConnection keeps our interface addresses out of the handshake and skips the
 	// same-LAN shortcut (the reference's localConnection: false).
 	NoLocalConnection bool
+	// NoFastOpen leaves the server's address out of the probe round: we open no NAT
+	// session towards it beforehand, and the server sends no punch back at once (the
+	// reference's fastOpen: false). A consistent pair then connects by the punch round.
+	NoFastOpen bool
+	// Holepunch, when set, is asked once both NATs are known, before we punch; false aborts
+	// the attempt with ErrHolepunchAborted (the reference's holepunch option). It gets both
+	// sides' NAT types and addresses as the probe round found them.
+	Holepunch HolepunchFunc
 	// OnMessage receives the connection's unordered datagrams (what the server sends with
 	// Send/TrySend), on a socket goroutine: b is valid only during the call and the function
 	// must not block. nil drops them.

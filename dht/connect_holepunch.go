@@ -161,19 +161,40 @@ func (pr *punchRun) rounds(ctx context.Context, r *handshakeReply) error {
 		server = peer
 		pr.p.OpenSession(server)
 	}
+	if f := pr.c.opts.Holepunch; f != nil {
+		remote, addrs, _ := pr.p.Remote()
+		nat := pr.p.NAT()
+		if !f(records.Firewall(remote), records.Firewall(nat.Firewall()), remoteAddrList(addrs), nat.Addresses()) {
+			return pr.abort(ctx, serverRelay, ErrHolepunchAborted.with("client aborted holepunch", nil))
+		}
+	}
 	return pr.punch(ctx, server, token, r.node, serverRelay)
+}
+
+// remoteAddrList returns the addresses of a puncher's remote.
+func remoteAddrList(addrs []holepunch.RemoteAddr) []netip.AddrPort {
+	out := make([]netip.AddrPort, len(addrs))
+	for i, a := range addrs {
+		out[i] = a.Addr
+	}
+	return out
 }
 
 // probe sends the probe round: it learns the server's NAT and token, and waits for our own
 // analysis. It returns the server's token and the server's address as the relay saw it.
 func (pr *punchRun) probe(ctx context.Context, server netip.AddrPort, serverRelay records.RelayInfo, retry bool) (*[32]byte, netip.AddrPort, error) {
 	p := pr.p
-	p.OpenSession(server)
+	fastOpen := server
+	if pr.c.opts.NoFastOpen {
+		fastOpen = netip.AddrPort{}
+	} else {
+		p.OpenSession(server)
+	}
 	nat := p.NAT()
 	reply, err := pr.send(ctx, serverRelay.PeerAddress, serverRelay.RelayAddress, &records.HolepunchPayload{
 		Firewall:      records.Firewall(nat.Firewall()),
 		Addresses:     nat.Addresses(),
-		RemoteAddress: server,
+		RemoteAddress: fastOpen,
 	})
 	if err != nil {
 		return nil, netip.AddrPort{}, err

@@ -298,3 +298,96 @@ func TestPunchRoundRepeated(t *testing.T) {
 		echo(t, c)
 	})
 }
+
+// TestHolepunchOptions: the reference's holepunch vetoes on either side, the server's
+// holepunch: false, and the client's fastOpen: false.
+func TestHolepunchOptions(t *testing.T) {
+	cons, random := netsim.MappingEndpointIndependent, netsim.MappingRandom
+	type seen struct {
+		remote, local records.Firewall
+		remoteAddrs   []netip.AddrPort
+	}
+	for _, tc := range []struct {
+		name     string
+		maps     [2]netsim.Mapping
+		srv      ServerOptions
+		client   func(*seen) *ConnectOptions
+		sameLAN  bool
+		err      error // nil: connects
+		strategy holepunch.Strategy
+	}{
+		{name: "client veto", maps: [2]netsim.Mapping{random, cons},
+			client: func(s *seen) *ConnectOptions {
+				return &ConnectOptions{Holepunch: func(remote, local records.Firewall, remoteAddrs, _ []netip.AddrPort) bool {
+					*s = seen{remote, local, remoteAddrs}
+					return false
+				}}
+			}, err: ErrHolepunchAborted},
+		{name: "client allows", maps: [2]netsim.Mapping{random, cons},
+			client: func(s *seen) *ConnectOptions {
+				return &ConnectOptions{Holepunch: func(remote, local records.Firewall, remoteAddrs, _ []netip.AddrPort) bool {
+					*s = seen{remote, local, remoteAddrs}
+					return true
+				}}
+			}, strategy: holepunch.RandomProbes},
+		{name: "server veto", maps: [2]netsim.Mapping{cons, random},
+			srv: ServerOptions{Holepunch: func(remote, local records.Firewall, _, _ []netip.AddrPort) bool {
+				return !(remote == records.FirewallRandom && local == records.FirewallConsistent)
+			}}, err: ErrRemoteAborted},
+		{name: "server never punches", maps: [2]netsim.Mapping{cons, cons}, srv: ServerOptions{NoHolepunch: true}, err: ErrRemoteAborted},
+		{name: "server never punches, same LAN", maps: [2]netsim.Mapping{cons, cons}, srv: ServerOptions{NoHolepunch: true}, sameLAN: true},
+		// Without fast open the server sends no punch at once: the pair connects by the
+		// punch round's consistent strategy.
+		{name: "no fast open", maps: [2]netsim.Mapping{cons, cons},
+			client: func(*seen) *ConnectOptions { return &ConnectOptions{NoFastOpen: true} }, strategy: holepunch.ConsistentProbe},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				l := newNATLab(t, tc.maps, netsim.Options{Delay: 5 * time.Millisecond, Seed: 8})
+				kp, _ := NewKeyPair(seed(0x65))
+				srvNode := l.home(0, 2)
+				opts := tc.srv
+				opts.OnConnection = func(c *Conn) {
+					defer c.Close()
+					io.Copy(c, c)
+					c.CloseWrite()
+				}
+				srv := srvNode.CreateServer(opts)
+				if err := srv.Listen(context.Background(), kp); err != nil {
+					t.Fatal(err)
+				}
+				defer srv.Close(context.Background())
+				client := l.home(1, 2)
+				if tc.sameLAN {
+					client = l.home(0, 3)
+				}
+				var s seen
+				var copts *ConnectOptions
+				if tc.client != nil {
+					copts = tc.client(&s)
+				}
+				c, err := client.Connect(context.Background(), kp.PublicKey, copts)
+				if tc.err != nil {
+					if !errors.Is(err, ErrHolepunchAborted) || !errors.Is(err, tc.err) {
+						t.Fatalf("Connect: %v, want %v caused by %v", err, ErrHolepunchAborted, tc.err)
+					}
+				} else {
+					if err != nil {
+						t.Fatalf("Connect: %v", err)
+					}
+					defer c.Close()
+					info, _ := client.ConnInfo(c)
+					if tc.sameLAN && info.Path != PathLAN || !tc.sameLAN && info.Strategy != tc.strategy {
+						t.Errorf("path %v, strategy %v", info.Path, info.Strategy)
+					}
+					echo(t, c)
+				}
+				if tc.client != nil && tc.strategy != holepunch.ConsistentProbe {
+					if s.remote != records.FirewallRandom || s.local != records.FirewallConsistent || len(s.remoteAddrs) == 0 || s.remoteAddrs[0].Addr() != labPublic[0] {
+						t.Errorf("the veto saw remote %v at %v, local %v", s.remote, s.remoteAddrs, s.local)
+					}
+				}
+			})
+		})
+	}
+}

@@ -49,6 +49,11 @@ func (n *Node) holdSocket(sock *udx.Socket, raw *udx.Stream) {
 	n.punch.pool.Hold(sock, raw.Done())
 }
 
+// HolepunchFunc decides whether to holepunch, given the peer's NAT type and the addresses it
+// reported (remote), and ours (local). It runs on a goroutine of the connection attempt and
+// may block briefly.
+type HolepunchFunc func(remoteFirewall, localFirewall records.Firewall, remoteAddrs, localAddrs []netip.AddrPort) bool
+
 // Path is how a connection's stream reaches the peer.
 type Path int
 

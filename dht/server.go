@@ -40,6 +40,14 @@ type ServerOptions struct {
 	// NoLocalAddresses keeps this host's interface addresses out of handshake answers
 	// (the reference's shareLocalAddress: false); same-LAN clients then use the public path.
 	NoLocalAddresses bool
+	// NoHolepunch: the server never punches (the reference's holepunch: false). Clients
+	// reach it only where they can directly: it is open, on their LAN, or through a blind
+	// relay; a client's holepunch round is answered with an abort.
+	NoHolepunch bool
+	// Holepunch, when set, is asked when a client asks to punch, with both sides' NAT types
+	// and addresses; false aborts that client's holepunch (the reference's holepunch
+	// callback).
+	Holepunch HolepunchFunc
 
 	// HandshakeClearWait is how long an answered handshake is remembered, so that the same
 	// client message arriving again (a retry, a second relay) gets the same answer; 0 means

@@ -231,6 +231,13 @@ func (h *serverHandshake) run(kp KeyPair, msg []byte, peer netip.AddrPort, req *
 		h.setupPuncher(result, remote.Firewall, PathLAN)
 		h.startTimeout()
 		return msg, nil
+	case s.opts.NoHolepunch:
+		// No puncher: the client's rounds are answered with an abort.
+		h.mu.Lock()
+		h.secure = records.NewSecurePayload(records.HolepunchSecret(result.Hash))
+		h.mu.Unlock()
+		h.startTimeout()
+		return msg, nil
 	}
 	if p := h.setupPuncher(result, remote.Firewall, PathHolepunch); p != nil {
 		h.startTimeout()

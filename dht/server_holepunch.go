@@ -117,7 +117,7 @@ func (s *Server) onHolepunch(id uint64, sealed []byte, peer netip.AddrPort, req 
 	if err != nil {
 		return nil, nil
 	}
-	if relayed && remote.Error == records.ConnErrorNone && (p == nil || destroyed(p)) {
+	if relayed && remote.Error == records.ConnErrorNone && (p == nil || destroyed(p)) && !s.opts.NoHolepunch {
 		// The client of a relayed connection punches again (our clients do; the reference's
 		// never do): punch with a new puncher.
 		p = h.setupPuncher(h.result, h.remote.Firewall, PathHolepunch)
@@ -180,6 +180,12 @@ func (s *Server) onHolepunch(id uint64, sealed []byte, peer netip.AddrPort, req 
 			h.timeout.Stop()
 		}
 		h.mu.Unlock()
+		if f := s.opts.Holepunch; f != nil {
+			_, addrs, _ := p.Remote()
+			if !f(records.Firewall(remoteFirewall), records.Firewall(nat.Firewall()), remoteAddrList(addrs), nat.Addresses()) {
+				return h.abortRound(records.ConnErrorAborted)
+			}
+		}
 		// A round the client sent again (its reply lost or late) finds this handshake's own
 		// punch running: answer it as the first, where the reference answers TRY_LATER and
 		// aborts the punch it has just started.

@@ -256,6 +256,17 @@ function connections (dht, { requiredBytes, keyPairArg, intArg, relayAddressesAr
     })
   }
 
+  // holepunch: "never" is the server's holepunch: false, "veto" a holepunch callback that
+  // refuses every punch (either side); absent, the default.
+  function holepunchArg (cmd) {
+    switch (cmd.holepunch) {
+      case undefined: case null: case '': return undefined
+      case 'never': return false
+      case 'veto': return () => false
+      default: throw fail('holepunch: want "never", "veto" or nothing')
+    }
+  }
+
   function createServer (cmd) {
     const keyPair = keyPairArg(cmd)
     const list = cmd.reject === undefined || cmd.reject === null ? [] : cmd.reject
@@ -284,7 +295,7 @@ function connections (dht, { requiredBytes, keyPairArg, intArg, relayAddressesAr
       }
       return refused
     }
-    s.srv = dht.createServer({ firewall, relayThrough: relayThroughArg(cmd) })
+    s.srv = dht.createServer({ firewall, relayThrough: relayThroughArg(cmd), holepunch: holepunchArg(cmd) })
     servers.set(s.server, s)
     s.srv.on('listening', () => {
       const a = s.srv.address()
@@ -323,7 +334,8 @@ function connections (dht, { requiredBytes, keyPairArg, intArg, relayAddressesAr
     },
     connect: async (cmd) => {
       const publicKey = requiredBytes(cmd, 'publicKey', 32)
-      const opts = { relayAddresses: relayAddressesArg(cmd), relayThrough: relayThroughArg(cmd) }
+      const opts = { relayAddresses: relayAddressesArg(cmd), relayThrough: relayThroughArg(cmd), holepunch: holepunchArg(cmd) }
+      if (flagArg(cmd, 'noFastOpen')) opts.fastOpen = false
       if (cmd.seed !== undefined && cmd.seed !== null) opts.keyPair = keyPairArg(cmd)
       const flags = { echo: flagArg(cmd, 'echo'), sink: flagArg(cmd, 'sink') }
       const e = track(dht.connect(publicKey, opts), 'client', null, flags)

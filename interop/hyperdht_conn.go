@@ -35,6 +35,9 @@ type ServerOptions struct {
 	Reject [][32]byte // public keys the server's firewall refuses; every other key is accepted
 	Echo   bool       // each accepted connection writes back what it reads and ends when the remote ends
 	Sink   bool       // each accepted connection ends when the remote ends (it always hashes what it reads)
+	// Holepunch is "never" (holepunch: false: the server never punches), "veto" (a holepunch
+	// callback that refuses every punch) or "" (the default).
+	Holepunch string
 }
 
 // JSServer is a hyperdht server (dht.createServer) in a hyperdht.js driver.
@@ -129,11 +132,12 @@ func (n *HyperNode) CreateServer(ctx context.Context, opts ServerOptions) (*JSSe
 		PublicKey Hex `json:"publicKey"`
 	}
 	err := n.Call(ctx, "createServer", struct {
-		Seed   Hex   `json:"seed"`
-		Reject []Hex `json:"reject"`
-		Echo   bool  `json:"echo"`
-		Sink   bool  `json:"sink"`
-	}{opts.Seed[:], reject, opts.Echo, opts.Sink}, &res)
+		Seed   Hex    `json:"seed"`
+		Reject []Hex  `json:"reject"`
+		Echo   bool   `json:"echo"`
+		Sink   bool   `json:"sink"`
+		Punch  string `json:"holepunch,omitempty"`
+	}{opts.Seed[:], reject, opts.Echo, opts.Sink, opts.Holepunch}, &res)
 	if err != nil {
 		return nil, err
 	}
@@ -219,6 +223,9 @@ type ConnectOptions struct {
 	// WaitHeader returns only once the server's secret-stream header has been read,
 	// as Go's dht.Node.Connect does, and sets ConnInfo.Header.
 	WaitHeader bool
+	// Holepunch "veto" passes a holepunch callback that refuses every punch.
+	Holepunch  string
+	NoFastOpen bool // fastOpen: false
 }
 
 // Connect runs dht.connect(publicKey) in the driver and returns once the
@@ -245,7 +252,9 @@ func (n *HyperNode) Connect(ctx context.Context, publicKey [32]byte, opts Connec
 		Echo           bool     `json:"echo"`
 		Sink           bool     `json:"sink"`
 		Header         bool     `json:"header"`
-	}{publicKey[:], seed, relays, opts.Echo, opts.Sink, opts.WaitHeader}, &res)
+		Punch          string   `json:"holepunch,omitempty"`
+		NoFastOpen     bool     `json:"noFastOpen"`
+	}{publicKey[:], seed, relays, opts.Echo, opts.Sink, opts.WaitHeader, opts.Holepunch, opts.NoFastOpen}, &res)
 	if err != nil {
 		return nil, err
 	}
