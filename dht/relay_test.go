@@ -234,3 +234,59 @@ func TestRelayTryLater(t *testing.T) {
 		roundTrip(t, c, sc)
 	})
 }
+
+// TestRelayNotNeeded: where a punch gets through, a connection with a relay named on both
+// sides ends up direct. Both sides pair at the relay as soon as the handshake is done, as the
+// reference does (a JS peer would give its punch up once the relay pairs, so waiting for the
+// punch to abort first would cost a JS peer its direct path); the pairing may win the race
+// against a punch through a random NAT, but the punch goes on, and the connection moves to the
+// direct path when it gets through.
+func TestRelayNotNeeded(t *testing.T) {
+	cons, random := netsim.MappingEndpointIndependent, netsim.MappingRandom
+	for _, tc := range []struct {
+		name string
+		maps [2]netsim.Mapping
+	}{
+		{"consistent+consistent", [2]netsim.Mapping{cons, cons}},
+		{"consistent+random", [2]netsim.Mapping{cons, random}},
+		{"random+consistent", [2]netsim.Mapping{random, cons}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				l := newNATLab(t, tc.maps, netsim.Options{Delay: 5 * time.Millisecond, Seed: 9})
+				relay := l.relay(0x72)
+				kp, _ := NewKeyPair(seed(0x73))
+				srvNode := l.home(0, 2)
+				srv, conns := serverConns(t, srvNode, kp, ServerOptions{RelayThrough: Relays(relay.PublicKey())})
+				defer srv.Close(context.Background())
+				client := l.home(1, 2)
+				c, err := client.Connect(context.Background(), kp.PublicKey, &ConnectOptions{RelayThrough: Relays(relay.PublicKey())})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				sc := <-conns
+				defer sc.Close()
+				info, _ := client.ConnInfo(c)
+				t.Logf("client: %v", info)
+				if tc.maps[0] == cons && tc.maps[1] == cons && info.Relayed() {
+					t.Errorf("client: %v, want direct from the start", info)
+				}
+				roundTrip(t, c, sc)
+				deadline := time.Now().Add(time.Minute)
+				for info.Relayed() && time.Now().Before(deadline) {
+					time.Sleep(100 * time.Millisecond)
+					info, _ = client.ConnInfo(c)
+				}
+				if info.Relayed() {
+					t.Errorf("client: %v after a minute, want direct", info)
+				}
+				t.Logf("client: %v", info)
+				roundTrip(t, c, sc)
+				c.Close()
+				sc.Close()
+				synctest.Wait()
+			})
+		})
+	}
+}
