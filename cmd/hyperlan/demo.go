@@ -27,13 +27,14 @@ network namespaces named hld-<pid>-*: a router, a private HyperDHT (a bootstrap 
 nodes), and three VPN members: carol with a public address, alice behind a home router with a
 consistent NAT and bob behind one with a random ("symmetric") NAT. Each member gets a new key
 pair; all share one new network secret and know nothing but the secret and the bootstrap
-node. Each member then pings the others' virtual IPv4 addresses through its TUN device, while
-a status table (redrawn every second on a terminal, printed on change elsewhere) shows per
-member its address, how many peers are connected, each connection's path (direct, holepunch
-or relayed), its round-trip time and the pings so far. When every member has reached every
-other, each sends 3 more pings each way, the demo prints a summary, stops everything and
-deletes every namespace and link it made, also when it fails or is interrupted (Ctrl-C).
-Namespaces left by a demo that was killed are deleted by the next one.
+node. Each member then pings the others' virtual IPv4 and IPv6 addresses through its TUN
+device, while a status table (redrawn every second on a terminal, printed on change
+elsewhere) shows per member its address, how many peers are connected, each connection's path
+(direct, holepunch or relayed), its round-trip time and the pings so far by IPv4 and by IPv6.
+When every member has reached every other at both addresses, each sends 3 more pings to each
+of them, the demo prints a summary, stops everything and deletes every namespace and link it
+made, also when it fails or is interrupted (Ctrl-C). Namespaces left by a demo that was killed
+are deleted by the next one.
 
 Without root, or without those tools, or with --dht-only, the demo says why in one line and
 runs a DHT on 127.0.0.1 instead: a bootstrap node on a free port, N persistent nodes that join

@@ -28,11 +28,26 @@ type demoMember struct {
 	where string // "public", "behind a consistent NAT", ...
 	addr  netip.Addr
 	ip4   netip.Addr
+	ip6   netip.Addr // invalid when the member has no IPv6 address in the mesh
 	e     *peers.Engine
 	done  chan error // Run's result
 }
 
-// pingResult is what the pings from one member to another found.
+// virtual returns m's addresses in the mesh, IPv4 first: what the others ping.
+func (m *demoMember) virtual() []netip.Addr {
+	if m.ip6.IsValid() {
+		return []netip.Addr{m.ip4, m.ip6}
+	}
+	return []netip.Addr{m.ip4}
+}
+
+// pingKey names the pings from one member to another's IPv4 or IPv6 address.
+type pingKey struct {
+	from, to string
+	v6       bool
+}
+
+// pingResult is what the pings from one member to another address of another found.
 type pingResult struct {
 	reached time.Duration // after the members started; 0 while not yet
 	sent    int
@@ -51,13 +66,13 @@ type vpnDemo struct {
 	start   time.Time
 
 	mu    sync.Mutex
-	pings map[[2]string]*pingResult // guarded by mu; from, to
+	pings map[pingKey]*pingResult // guarded by mu
 }
 
 func (d *vpnDemo) printf(format string, args ...any) { fmt.Fprintf(d.c.stdout, format, args...) }
 
 func runVPNDemo(ctx context.Context, c *cli, timeout time.Duration, verbose bool) (err error) {
-	d := &vpnDemo{c: c, verbose: verbose, timeout: timeout, lab: newDemoLab(), pings: map[[2]string]*pingResult{}}
+	d := &vpnDemo{c: c, verbose: verbose, timeout: timeout, lab: newDemoLab(), pings: map[pingKey]*pingResult{}}
 	if gone := sweepStaleDemoNamespaces(); len(gone) > 0 {
 		d.printf("deleted %d namespace(s) left by an earlier demo that was killed: %s\n\n", len(gone), strings.Join(gone, " "))
 	}
@@ -107,15 +122,23 @@ func (d *vpnDemo) run(ctx context.Context) error {
 			return failf("starting %s: %v", m.name, err)
 		}
 	}
-	d.printf("started alice, bob and carol with generated keys and one generated secret; each pings the others\n\n")
+	d.printf("started alice, bob and carol with generated keys and one generated secret; each pings the\n" +
+		"others' virtual addresses (derived from their keys and the secret):\n")
+	for _, m := range d.members {
+		d.printf("  %-6s %-15s %s\n", m.name, m.ip4, addrString(m.ip6))
+	}
+	d.printf("\n")
 
 	wctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
 	var wg sync.WaitGroup
 	for _, from := range d.members {
 		for _, to := range d.members {
-			if from != to {
-				wg.Go(func() { d.pingUntil(wctx, from, to) })
+			if from == to {
+				continue
+			}
+			for _, addr := range to.virtual() {
+				wg.Go(func() { d.pingUntil(wctx, from, to, addr) })
 			}
 		}
 	}
@@ -237,10 +260,10 @@ func (d *vpnDemo) startMember(m *demoMember, secret []byte, boot []rpc.Bootstrap
 	net4 := configs.DefaultIPv4Prefix
 	net6 := configs.DefaultIPv6Prefix(secret, net4)
 	m.ip4, _ = configs.DeriveIPv4(net4, key)
-	ip6, _ := configs.DeriveIPv6(net6, key)
+	m.ip6, _ = configs.DeriveIPv6(net6, key)
 	cfg := &configs.Config{
 		Node: configs.Node{Name: m.name, Seed: seed, PublicKey: key, Interface: "hl0", MTU: configs.DefaultMTU,
-			KeepAlive: configs.DefaultKeepAlive, Address: m.ip4, Address6: ip6},
+			KeepAlive: configs.DefaultKeepAlive, Address: m.ip4, Address6: m.ip6},
 		Network: configs.Network{Secret: secret, IPv4: net4, IPv6: net6},
 	}
 	for _, b := range boot {
@@ -271,15 +294,15 @@ func (d *vpnDemo) logger(name string) *slog.Logger {
 
 var pingRTT = regexp.MustCompile(`= [0-9.]+/([0-9.]+)/`)
 
-// pingUntil pings to's virtual IPv4 address from from's namespace, once a second, until a
-// reply comes or ctx ends.
-func (d *vpnDemo) pingUntil(ctx context.Context, from, to *demoMember) {
+// pingUntil pings addr, one of to's virtual addresses, from from's namespace, once a second,
+// until a reply comes or ctx ends.
+func (d *vpnDemo) pingUntil(ctx context.Context, from, to *demoMember, addr netip.Addr) {
 	for ctx.Err() == nil {
 		t := time.Now()
-		out, err := d.lab.run(ctx, from.name, "ping", "-n", "-c", "1", "-W", "1", to.ip4.String())
+		out, err := d.lab.run(ctx, from.name, "ping", "-n", "-c", "1", "-W", "1", addr.String())
 		if err == nil {
 			d.mu.Lock()
-			d.pings[[2]string{from.name, to.name}] = &pingResult{reached: time.Since(d.start), sent: 1, got: 1, avg: rttOf(out)}
+			d.pings[pingKey{from.name, to.name, addr.Is6()}] = &pingResult{reached: time.Since(d.start), sent: 1, got: 1, avg: rttOf(out)}
 			d.mu.Unlock()
 			return
 		}
@@ -292,7 +315,8 @@ func (d *vpnDemo) pingUntil(ctx context.Context, from, to *demoMember) {
 	}
 }
 
-// finalPings sends 3 pings each way between every pair, all at once, and records them.
+// finalPings sends 3 pings each way between every pair, to each virtual address, all at
+// once, and records them.
 func (d *vpnDemo) finalPings(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, from := range d.members {
@@ -300,15 +324,17 @@ func (d *vpnDemo) finalPings(ctx context.Context) {
 			if from == to {
 				continue
 			}
-			wg.Go(func() {
-				out, _ := d.lab.run(ctx, from.name, "ping", "-n", "-c", "3", "-i", "0.2", "-W", "2", to.ip4.String())
-				got := strings.Count(out, "bytes from ")
-				d.mu.Lock()
-				p := d.pings[[2]string{from.name, to.name}]
-				p.sent, p.got, p.avg = 3, got, rttOf(out)
-				d.printf("  %-5s -> %-5s %-15s %d/3 replies, average %s\n", from.name, to.name, to.ip4, got, rttOf(out))
-				d.mu.Unlock()
-			})
+			for _, addr := range to.virtual() {
+				wg.Go(func() {
+					out, _ := d.lab.run(ctx, from.name, "ping", "-n", "-c", "3", "-i", "0.2", "-W", "2", addr.String())
+					got := strings.Count(out, "bytes from ")
+					d.mu.Lock()
+					p := d.pings[pingKey{from.name, to.name, addr.Is6()}]
+					p.sent, p.got, p.avg = 3, got, rttOf(out)
+					d.printf("  %-5s -> %-5s %-39s %d/3 replies, average %s\n", from.name, to.name, addr, got, rttOf(out))
+					d.mu.Unlock()
+				})
+			}
 		}
 	}
 	wg.Wait()
@@ -328,8 +354,13 @@ func (d *vpnDemo) unreached() []string {
 	var missing []string
 	for _, from := range d.members {
 		for _, to := range d.members {
-			if from != to && d.pings[[2]string{from.name, to.name}] == nil {
-				missing = append(missing, from.name+"->"+to.name)
+			if from == to {
+				continue
+			}
+			for _, addr := range to.virtual() {
+				if d.pings[pingKey{from.name, to.name, addr.Is6()}] == nil {
+					missing = append(missing, fmt.Sprintf("%s->%s (%s)", from.name, to.name, family(addr)))
+				}
 			}
 		}
 	}
@@ -342,8 +373,8 @@ func (d *vpnDemo) table() ([]string, string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	lines := []string{
-		fmt.Sprintf("%5.0fs  %-6s %-14s %-15s %-6s %-9s %-9s %-9s %s", time.Since(d.start).Seconds(),
-			"MEMBER", "NETWORK", "VIRTUAL IPv4", "PEERS", "PEER", "PATH", "RTT", "PING"),
+		fmt.Sprintf("%5.0fs  %-6s %-14s %-15s %-6s %-9s %-9s %-9s %-18s %s", time.Since(d.start).Seconds(),
+			"MEMBER", "NETWORK", "VIRTUAL IPv4", "PEERS", "PEER", "PATH", "RTT", "PING IPv4", "PING IPv6"),
 	}
 	var sig strings.Builder
 	names := map[configs.PublicKey]string{}
@@ -375,19 +406,36 @@ func (d *vpnDemo) table() ([]string, string) {
 					}
 				}
 			}
-			ping := "waiting"
-			if r := d.pings[[2]string{m.name, o.name}]; r != nil {
-				ping = fmt.Sprintf("ok after %.1fs", r.reached.Seconds())
-				if r.sent > 1 {
-					ping = fmt.Sprintf("%d/%d, avg %s", r.got, r.sent, r.avg)
-				}
+			ping4 := pingText(d.pings[pingKey{m.name, o.name, false}])
+			ping6 := "-"
+			if o.ip6.IsValid() {
+				ping6 = pingText(d.pings[pingKey{m.name, o.name, true}])
 			}
-			lines = append(lines, fmt.Sprintf("%s %-9s %-9s %-9s %s", head, o.name, path, rtt, ping))
-			fmt.Fprintf(&sig, "%s %s %s %d %s\n", m.name, o.name, path, connected, ping)
+			lines = append(lines, fmt.Sprintf("%s %-9s %-9s %-9s %-18s %s", head, o.name, path, rtt, ping4, ping6))
+			fmt.Fprintf(&sig, "%s %s %s %d %s %s\n", m.name, o.name, path, connected, ping4, ping6)
 			head = strings.Repeat(" ", len(head))
 		}
 	}
 	return lines, sig.String()
+}
+
+// pingText is a table cell for r: "waiting", when the first reply came, or the final pings.
+func pingText(r *pingResult) string {
+	switch {
+	case r == nil:
+		return "waiting"
+	case r.sent > 1:
+		return fmt.Sprintf("%d/%d, avg %s", r.got, r.sent, r.avg)
+	}
+	return fmt.Sprintf("ok after %.1fs", r.reached.Seconds())
+}
+
+// family is "IPv4" or "IPv6".
+func family(a netip.Addr) string {
+	if a.Is4() {
+		return "IPv4"
+	}
+	return "IPv6"
 }
 
 // summary prints how the mesh came up and fails when a final ping got no reply.
@@ -395,10 +443,17 @@ func (d *vpnDemo) summary() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var slowest time.Duration
-	lost := 0
+	lost, sent := 0, 0
 	for _, p := range d.pings {
 		slowest = max(slowest, p.reached)
 		lost += p.sent - p.got
+		sent += p.sent
+	}
+	families := "IPv4 and IPv6"
+	for _, m := range d.members {
+		if !m.ip6.IsValid() {
+			families = "IPv4"
+		}
 	}
 	relayed := 0
 	for _, m := range d.members {
@@ -408,10 +463,10 @@ func (d *vpnDemo) summary() error {
 			}
 		}
 	}
-	d.printf("\nsummary: 3 members reached each other by virtual IPv4 in all 6 directions; the mesh was\n"+
-		"complete %.1fs after the members started; %d of 18 final pings lost; %d of 6 connection ends relayed.\n",
-		slowest.Seconds(), lost, relayed)
-	if lost == 6*3 {
+	d.printf("\nsummary: 3 members reached each other by virtual %s in all 6 directions; the mesh was\n"+
+		"complete %.1fs after the members started; %d of %d final pings lost; %d of 6 connection ends relayed.\n",
+		families, slowest.Seconds(), lost, sent, relayed)
+	if lost == sent {
 		return failf("no final ping got a reply")
 	}
 	return nil

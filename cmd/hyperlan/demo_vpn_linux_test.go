@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -37,10 +38,16 @@ func TestDemoVPNMesh(t *testing.T) {
 		"built 7 namespaces",
 		"the DHT is up",
 		"every member reached every other",
-		"summary: 3 members reached each other by virtual IPv4 in all 6 directions",
-		"0 of 18 final pings lost",
+		"summary: 3 members reached each other by virtual IPv4 and IPv6 in all 6 directions",
+		"0 of 36 final pings lost",
 		"cleaned up: stopped 3 members and 4 DHT nodes, deleted 7 namespaces",
 	)
+	// The live status shows the IPv6 pings next to the IPv4 ones, and every member pinged
+	// every other's IPv6 address at the end.
+	checkContains(t, got, "PING IPv4", "PING IPv6")
+	if n := len(regexp.MustCompile(`(?m)^  \w+ +-> \w+ +fd[0-9a-f:]+ +3/3 replies`).FindAllString(got, -1)); n != 6 {
+		t.Errorf("%d IPv6 final pings with 3/3 replies, want 6", n)
+	}
 	if strings.Contains(got, "Skipping") {
 		t.Errorf("the demo skipped the VPN mesh as root:\n%s", got)
 	}
