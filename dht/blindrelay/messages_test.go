@@ -1,14 +1,14 @@
 package blindrelay
 
 import (
-	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/hyperlan/hyperlan/dht/internal/goldentest"
 )
 
 // vectorFile is testdata/vectors.json, written by testdata/gen.js from the
@@ -159,32 +159,5 @@ func fuzzMessage(f *testing.F, codec string) {
 // TestGoldenVectorsUpToDate regenerates testdata/vectors.json from the JS
 // reference and compares it to the checked-in copy.
 func TestGoldenVectorsUpToDate(t *testing.T) {
-	skip := func(reason string) {
-		t.Helper()
-		if os.Getenv("HYPERLAN_REQUIRE_INTEROP") == "1" {
-			t.Fatalf("HYPERLAN_REQUIRE_INTEROP=1 but %s", reason)
-		}
-		t.Skip(reason)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		skip("node is not on PATH")
-	}
-	if _, err := os.Stat(filepath.Join("..", "..", "interop", "node_modules", "blind-relay")); err != nil {
-		skip("the JS reference is not installed: " + err.Error())
-	}
-	cmd := exec.CommandContext(t.Context(), node, filepath.Join("testdata", "gen.js"))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	got, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node testdata/gen.js: %v\n%s", err, stderr.Bytes())
-	}
-	want, err := os.ReadFile(filepath.Join("testdata", "vectors.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("testdata/vectors.json is stale; regenerate it with\n\tnode testdata/gen.js > testdata/vectors.json")
-	}
+	goldentest.Check(t, filepath.Join("testdata", "gen.js"), filepath.Join("testdata", "vectors.json"), "blind-relay")
 }

@@ -1,13 +1,13 @@
 package ktable
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/hyperlan/hyperlan/dht/internal/goldentest"
 )
 
 // goldenFile is the output of testdata/gen.js, which runs a fixed scenario
@@ -98,34 +98,5 @@ func TestGolden(t *testing.T) {
 // reference, and checks that it matches the checked-in copy. It is skipped
 // when either is missing, unless HYPERLAN_REQUIRE_INTEROP=1.
 func TestGoldenUpToDate(t *testing.T) {
-	module := filepath.Join("..", "..", "interop", "node_modules", "kademlia-routing-table")
-	nodeBin, err := exec.LookPath("node")
-	if err == nil {
-		_, err = os.Stat(module)
-	}
-	if err != nil {
-		if os.Getenv("HYPERLAN_REQUIRE_INTEROP") == "1" {
-			t.Fatalf("interop required but unavailable: %v", err)
-		}
-		t.Skipf("needs node on PATH and %s (run npm ci in interop/): %v", module, err)
-	}
-	cmd := exec.CommandContext(t.Context(), nodeBin, filepath.Join("testdata", "gen.js"))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node testdata/gen.js: %v\n%s", err, stderr.Bytes())
-	}
-	want, err := os.ReadFile(goldenFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(out, want) {
-		gotLines, wantLines := bytes.Split(out, []byte("\n")), bytes.Split(want, []byte("\n"))
-		for i := range max(len(gotLines), len(wantLines)) {
-			if i >= len(gotLines) || i >= len(wantLines) || !bytes.Equal(gotLines[i], wantLines[i]) {
-				t.Fatalf("%s is stale from line %d; regenerate with: node testdata/gen.js > %s", goldenFile, i+1, goldenFile)
-			}
-		}
-	}
+	goldentest.Check(t, filepath.Join("testdata", "gen.js"), goldenFile, "kademlia-routing-table")
 }

@@ -8,13 +8,13 @@ import (
 	"errors"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"sync"
 	"testing"
 
 	"github.com/hyperlan/hyperlan/dht/compact"
+	"github.com/hyperlan/hyperlan/dht/internal/goldentest"
 )
 
 // vectors is testdata/vectors.json, written by testdata/gen.js from the JS reference.
@@ -557,32 +557,5 @@ func TestSmallOrderRefused(t *testing.T) {
 // TestGoldenVectorsUpToDate regenerates testdata/vectors.json from the JS reference and
 // compares it with the checked-in copy.
 func TestGoldenVectorsUpToDate(t *testing.T) {
-	skip := func(reason string) {
-		t.Helper()
-		if os.Getenv("HYPERLAN_REQUIRE_INTEROP") == "1" {
-			t.Fatalf("HYPERLAN_REQUIRE_INTEROP=1 but %s", reason)
-		}
-		t.Skip(reason)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		skip("node is not on PATH")
-	}
-	if _, err := os.Stat(filepath.Join("..", "..", "interop", "node_modules", "hyperdht")); err != nil {
-		skip("the JS reference is not installed: " + err.Error())
-	}
-	cmd := exec.CommandContext(t.Context(), node, filepath.Join("testdata", "gen.js"))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	got, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node testdata/gen.js: %v\n%s", err, stderr.Bytes())
-	}
-	want, err := os.ReadFile(filepath.Join("testdata", "vectors.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Error("testdata/vectors.json is stale; regenerate it with\n\tnode testdata/gen.js > testdata/vectors.json")
-	}
+	goldentest.Check(t, filepath.Join("testdata", "gen.js"), filepath.Join("testdata", "vectors.json"), "hyperdht")
 }

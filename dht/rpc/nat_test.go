@@ -1,13 +1,13 @@
 package rpc
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/hyperlan/hyperlan/dht/internal/goldentest"
 )
 
 type natCase struct {
@@ -47,31 +47,7 @@ func TestNATSamplerGolden(t *testing.T) {
 }
 
 func TestNATSamplerGoldenUpToDate(t *testing.T) {
-	requireNode(t)
-	out, err := exec.Command("node", filepath.Join("testdata", "natgen.js")).Output()
-	if err != nil {
-		t.Fatalf("natgen.js: %v", err)
-	}
-	have, _ := os.ReadFile("testdata/nat.json")
-	if !bytes.Equal(bytes.TrimSpace(out), bytes.TrimSpace(have)) {
-		t.Fatal("testdata/nat.json is stale: regenerate with `node testdata/natgen.js > testdata/nat.json`")
-	}
-}
-
-// requireNode skips without node and the installed reference, or fails under
-// HYPERLAN_REQUIRE_INTEROP=1.
-func requireNode(t *testing.T) {
-	t.Helper()
-	_, errNode := exec.LookPath("node")
-	_, errMods := os.Stat(filepath.Join("..", "..", "interop", "node_modules", "nat-sampler"))
-	if errNode == nil && errMods == nil {
-		return
-	}
-	msg := "node or interop/node_modules missing (run `npm ci` in interop/)"
-	if os.Getenv("HYPERLAN_REQUIRE_INTEROP") == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
+	goldentest.Check(t, filepath.Join("testdata", "natgen.js"), filepath.Join("testdata", "nat.json"), "nat-sampler")
 }
 
 func TestNATSamplerBehaviour(t *testing.T) {

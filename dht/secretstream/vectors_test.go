@@ -1,14 +1,14 @@
 package secretstream
 
 import (
-	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/hyperlan/hyperlan/dht/internal/goldentest"
 )
 
 // vectors is testdata/vectors.json, made by testdata/gen.js from the
@@ -94,34 +94,5 @@ func testVectors(t testing.TB) *vectors {
 // TestGoldenVectorsUpToDate regenerates testdata/vectors.json with the
 // reference and compares it with the committed copy.
 func TestGoldenVectorsUpToDate(t *testing.T) {
-	skip := func(reason string) {
-		t.Helper()
-		if os.Getenv("HYPERLAN_REQUIRE_INTEROP") == "1" {
-			t.Fatalf("HYPERLAN_REQUIRE_INTEROP=1 but %s", reason)
-		}
-		t.Skip(reason)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		skip("node is not on PATH")
-	}
-	for _, m := range []string{"sodium-native", "@hyperswarm/secret-stream"} {
-		if _, err := os.Stat(filepath.Join("..", "..", "interop", "node_modules", m)); err != nil {
-			skip("the JS reference is not installed: " + err.Error())
-		}
-	}
-	cmd := exec.CommandContext(t.Context(), node, filepath.Join("testdata", "gen.js"))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	got, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node testdata/gen.js: %v\n%s", err, stderr.Bytes())
-	}
-	want, err := os.ReadFile(filepath.Join("testdata", "vectors.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("testdata/vectors.json is stale; regenerate it with\n\tnode testdata/gen.js > testdata/vectors.json")
-	}
+	goldentest.Check(t, filepath.Join("testdata", "gen.js"), filepath.Join("testdata", "vectors.json"), "sodium-native", "@hyperswarm/secret-stream")
 }
