@@ -391,3 +391,51 @@ func TestHolepunchOptions(t *testing.T) {
 		})
 	}
 }
+
+// TestConnectWithOneDHTNode: two nodes on one LAN whose whole DHT is a bootstrapper (set up
+// by hand): nobody can tell them they are reachable, their NATs stay unclassified, and they
+// punch. The client's punch reaches the server at once; the server's NAT analysis then fails
+// for want of samples, and the server keeps the socket the client reached instead of
+// reopening it and giving the handshake up (where the reference's server does, and the
+// client's session never opens).
+func TestConnectWithOneDHTNode(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := netsim.New(netsim.Options{Delay: time.Millisecond, Seed: 10})
+		defer net.Close()
+		boot, err := Bootstrapper(49737, "10.88.0.10", Options{Host: "10.88.0.10", ListenPacket: net.ListenPacket})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer boot.Destroy(context.Background(), DestroyOptions{Force: true})
+		member := func(host string) *Node {
+			ip := netip.MustParseAddr(host)
+			n, err := New(Options{Host: host, Mode: rpc.ModeAdaptive, ListenPacket: net.ListenPacket,
+				Bootstrap:      []rpc.BootstrapNode{{Host: "10.88.0.10", Port: 49737}},
+				InterfaceAddrs: func() []netip.Addr { return []netip.Addr{ip} }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := n.Ready(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		a, b := member("10.88.0.2"), member("10.88.0.3")
+		defer a.Destroy(context.Background(), DestroyOptions{Force: true})
+		defer b.Destroy(context.Background(), DestroyOptions{Force: true})
+		kp, _ := NewKeyPair(seed(0x66))
+		srv := echoServer(t, a, kp)
+		defer srv.Close(context.Background())
+		for i := range 3 {
+			start := time.Now()
+			c, err := b.Connect(context.Background(), kp.PublicKey, nil)
+			if err != nil {
+				t.Fatalf("connect %d: %v", i, err)
+			}
+			info, _ := b.ConnInfo(c)
+			t.Logf("connect %d after %v: %v", i, time.Since(start), info)
+			echo(t, c)
+			c.Close()
+		}
+	})
+}

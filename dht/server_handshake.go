@@ -274,6 +274,11 @@ func (h *serverHandshake) onSocket(sock *udx.Socket, from netip.AddrPort) {
 		h.timeout.Stop()
 	}
 	p, path, leg, relayed, conn := h.puncher, h.path, h.leg, h.relayed, h.conn
+	if raw != nil && !relayed {
+		// Held before the lock goes: an abort that runs meanwhile finds raw taken and
+		// destroys the puncher, which must not close the socket the stream is to use.
+		h.s.n.holdSocket(sock, raw)
+	}
 	h.mu.Unlock()
 	if raw == nil {
 		return
@@ -295,7 +300,6 @@ func (h *serverHandshake) onSocket(sock *udx.Socket, from netip.AddrPort) {
 		return
 	}
 	n := h.s.n
-	n.holdSocket(sock, raw)
 	info := ConnInfo{Path: path, Remote: from, LocalFirewall: records.FirewallUnknown, RemoteFirewall: h.remote.Firewall}
 	if public, ok := n.rpc.RemoteAddr(); ok && public.IsValid() {
 		info.LocalFirewall = records.FirewallOpen

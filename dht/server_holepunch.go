@@ -158,12 +158,15 @@ func (s *Server) onHolepunch(id uint64, sealed []byte, peer netip.AddrPort, req 
 		return nil, nil
 	}
 	remoteFirewall, _, remotePunching := p.Remote()
-	if !remotePunching && !stable {
+	// A client whose punch already reached the puncher's socket has a path, whatever our NAT
+	// analysis says (too few DHT nodes to sample from, say, on a LAN with one bootstrap
+	// node): reopening the socket or aborting would take the path away from under it.
+	if !remotePunching && !stable && !p.Reached() {
 		stable = p.Analyze(ctx, true)
 		if destroyed(p) {
 			return nil, nil
 		}
-		if !stable {
+		if !stable && !p.Reached() {
 			return h.abortRound(records.ConnErrorAborted)
 		}
 	}

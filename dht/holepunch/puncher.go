@@ -62,6 +62,7 @@ type Puncher struct {
 	remotePunching bool          // guarded by mu
 	punching       bool          // guarded by mu; a strategy runs
 	connected      bool          // guarded by mu
+	reached        bool          // guarded by mu; a responder got a punch from the initiator
 	destroyed      bool          // guarded by mu
 	randomized     bool          // guarded by mu; counted by the limiter
 	strategy       Strategy      // guarded by mu
@@ -266,7 +267,8 @@ func (p *Puncher) reset() (*NAT, bool) {
 	}
 	nat := NewNAT(p.rpc.Firewalled)
 	p.mu.Lock()
-	if p.destroyed || p.connected {
+	if p.destroyed || p.connected || p.reached {
+		// A responder the initiator already reached keeps the socket it reached.
 		p.mu.Unlock()
 		ref.Release()
 		return nil, false
@@ -280,6 +282,14 @@ func (p *Puncher) reset() (*NAT, bool) {
 	prevNAT.Stop()
 	p.startSampling(nat, ref)
 	return nat, true
+}
+
+// Reached reports whether a punch from the initiator arrived at a responder: the path to
+// its current socket works, whatever the NAT analysis says.
+func (p *Puncher) Reached() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.reached
 }
 
 // Punch starts the strategy for the two firewalls, in the background, and reports whether
@@ -458,6 +468,9 @@ func (p *Puncher) keepAliveRandom(target netip.AddrPort) {
 // goroutine.
 func (p *Puncher) onPunch(ref *Ref, from netip.AddrPort) {
 	if !p.opts.Initiator {
+		p.mu.Lock()
+		p.reached = true
+		p.mu.Unlock()
 		ref.punch(from, defaultTTL) // keep our mapping towards the client open
 		return
 	}

@@ -259,6 +259,22 @@ func (r *fairRig) wantFair(got []int64, lo, hi float64) {
 	}
 }
 
+// wantFairSoon measures a window and wants every flow between lo and hi of it; a window out
+// of the band is measured once more. One such window in ten-odd runs came from the machine
+// (2 cores with go test -race of every package at once, and the fairness flows in processes
+// of their own, Go and Node: whichever is starved of CPU for a second loses its share), and
+// BBR v1 flows settle again at the next PROBE_RTT, 10 s on; a flow that stays unfair is a
+// real failure.
+func (r *fairRig) wantFairSoon(lo, hi float64) {
+	r.t.Helper()
+	got := r.measure(fairWindow)
+	if !fair(got, lo, hi) {
+		r.t.Logf("outside %.0f%%-%.0f%%; measuring another %v", 100*lo, 100*hi, fairWindow)
+		got = r.measure(fairWindow)
+	}
+	r.wantFair(got, lo, hi)
+}
+
 // fair reports whether every flow got between lo and hi of the bytes.
 func fair(got []int64, lo, hi float64) bool {
 	total := sum(got)
@@ -308,7 +324,7 @@ func TestFairnessGoJS(t *testing.T) {
 	r.goFlow("go", 11)
 	r.jsFlow("udx-native", 12)
 	r.wait(fairWarmup)
-	r.wantFair(r.measure(fairWindow), 0.2, 0.8)
+	r.wantFairSoon(0.2, 0.8)
 }
 
 // Two Go senders started together share the bottleneck. Measured: 44 % to
@@ -319,7 +335,7 @@ func TestFairnessGoGo(t *testing.T) {
 	r.goFlow("go 1", 11)
 	r.goFlow("go 2", 12)
 	r.wait(fairWarmup)
-	r.wantFair(r.measure(fairWindow), 1.0/3, 2.0/3)
+	r.wantFairSoon(1.0/3, 2.0/3)
 }
 
 // A Go sender that starts 2 s after another gets in at once and, once the
@@ -337,13 +353,5 @@ func TestFairnessGoLate(t *testing.T) {
 		t.Errorf("the late flow got %d of %d bytes in its first 4 s", early[1], early[0]+early[1])
 	}
 	r.wait(2 * time.Second)
-	got := r.measure(fairWindow)
-	if !fair(got, 1.0/4, 3.0/4) {
-		// Once in about ten runs on a loaded 2-core machine (go test -race of every package at
-		// once) the late flow still held 78 % over this window: BBR v1 flows with one min RTT
-		// settle at the next PROBE_RTT, 10 s on. Converging is the claim, so one more window.
-		r.t.Logf("not converged yet; measuring another %v", fairWindow)
-		got = r.measure(fairWindow)
-	}
-	r.wantFair(got, 1.0/4, 3.0/4)
+	r.wantFairSoon(1.0/4, 3.0/4)
 }
