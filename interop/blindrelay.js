@@ -9,8 +9,9 @@
 // Usage:
 //   node blindrelay.js
 //
-// The JSON-lines plumbing is jsonlines.js: commands {"op":OP,"id":N,...} on
-// stdin, replies {"id":N,"ok":...} and events {"event":NAME,...} on stdout.
+// The JSON-lines plumbing and the argument readers are jsonlines.js, the
+// stream helpers streams.js: commands {"op":OP,"id":N,...} on stdin, replies
+// {"id":N,"ok":...} and events {"event":NAME,...} on stdout.
 // Byte fields are hex. Sockets are named by the number the socket op
 // returns; streams by their local UDX id (one udx-native instance, so ids are
 // unique across sockets). Events never carry "id", "info" (except listening)
@@ -45,112 +46,33 @@ const UDX = require('udx-native')
 const NoiseSecretStream = require('@hyperswarm/secret-stream')
 const relay = require('blind-relay')
 const crypto = require('crypto')
-const { event, hex, hexArg, bytesArg, serve } = require('./jsonlines')
+const { event, hex, fail, intArg, u32Arg, boolArg, lookupArg, hexArg, bytesArg, serve } = require('./jsonlines')
+const { writeBulk, closeFields, handshakeArg, hostArg, Sockets } = require('./streams')
 
-const CHUNK = 64 * 1024 // writeFile chunk size; a multiple of 4
 const STOP_GRACE_MS = 1000 // wait for sockets to close on exit, then exit anyway
-const SEED_ZERO = 0x9e3779b9 // state used for seed 0 (as udx.js)
 const RELAY_FIRST_ID = 1000000 // the relay server's stream ids start here
+const LOCALHOST = '127.0.0.1' // the host of socket and control by default
 
 const udx = new UDX()
-const sockets = new Map() // number -> UDXSocket
-let nextSocket = 1
+const sockets = new Sockets(udx)
 const controls = new Map() // local id -> {raw, ss, client, session}
 const data = new Map() // local id -> data stream entry
 let server = null
 let nextRelayId = RELAY_FIRST_ID
 
-function fail (message, code) {
-  const err = new Error(message)
-  if (code) err.code = code
-  return err
-}
-
-function intArg (cmd, field, max, dflt) {
-  const n = cmd[field]
-  if ((n === undefined || n === null) && dflt !== undefined) return dflt
-  if (!Number.isSafeInteger(n) || n < 0 || n > max) throw fail(`${field}: want an integer in [0, ${max}]`)
-  return n
-}
-
-const u32Arg = (cmd, field, dflt) => intArg(cmd, field, 0xffffffff, dflt)
-
-function hostArg (cmd, field) {
-  const h = cmd[field]
-  if (h === undefined || h === null) return '127.0.0.1'
-  if (typeof h !== 'string' || !UDX.isIP(h)) throw fail(`${field}: want an IP address`)
-  return h
-}
-
-function socketArg (cmd, field) {
-  const s = sockets.get(cmd[field])
-  if (s === undefined) throw fail(`${field}: no socket ${JSON.stringify(cmd[field])}`)
-  return s
-}
-
 function controlArg (cmd, field) {
-  const c = controls.get(cmd[field])
-  if (c === undefined) throw fail(`${field}: no control stream ${JSON.stringify(cmd[field])}`)
-  return c
+  return lookupArg(cmd, field, controls, 'control stream')
 }
 
 function dataArg (cmd, field) {
-  const d = data.get(cmd[field])
-  if (d === undefined) throw fail(`${field}: no data stream ${JSON.stringify(cmd[field])}`)
-  return d
+  return lookupArg(cmd, field, data, 'data stream')
 }
 
 function freeId (id) {
   if (controls.has(id) || data.has(id)) throw fail(`stream ${id} exists`, 'EEXIST')
 }
 
-// ---- bulk data (the stream udx.js's writeFile writes) ---------------------
-
-function * pseudoRandom (seed, len) {
-  let x = seed === 0 ? SEED_ZERO : seed
-  for (let left = len; left > 0;) {
-    const n = Math.min(CHUNK, left)
-    const buf = Buffer.allocUnsafe(Math.ceil(n / 4) * 4)
-    for (let i = 0; i < buf.byteLength; i += 4) {
-      x ^= x << 13
-      x ^= x >>> 17
-      x ^= x << 5
-      x >>>= 0
-      buf.writeUInt32LE(x, i)
-    }
-    left -= n
-    yield buf.subarray(0, n)
-  }
-}
-
-function waitDrain (stream) {
-  return new Promise((resolve, reject) => {
-    const ondrain = () => {
-      stream.off('close', onclose)
-      resolve()
-    }
-    const onclose = () => {
-      stream.off('drain', ondrain)
-      reject(fail('stream closed', 'ESTREAMCLOSED'))
-    }
-    stream.once('drain', ondrain)
-    stream.once('close', onclose)
-  })
-}
-
 // ---- ops -------------------------------------------------------------------
-
-function handshakeArg (cmd) {
-  const h = cmd.handshake
-  if (h === undefined || h === null) throw fail('handshake: required')
-  return {
-    tx: hexArg(h, 'tx', 32),
-    rx: hexArg(h, 'rx', 32),
-    hash: hexArg(h, 'hash', 64),
-    publicKey: hexArg(h, 'publicKey', 32),
-    remotePublicKey: hexArg(h, 'remotePublicKey', 32)
-  }
-}
 
 // control opens a control connection. Arguments: stream (local UDX id),
 // socket, initiator, handshake, remoteId, and port/host to connect now;
@@ -158,13 +80,14 @@ function handshakeArg (cmd) {
 function control (cmd) {
   const id = u32Arg(cmd, 'stream')
   freeId(id)
-  const socket = socketArg(cmd, 'socket')
+  const socket = sockets.arg(cmd, 'socket')
   const remoteId = u32Arg(cmd, 'remoteId')
   const handshake = handshakeArg(cmd)
-  if (typeof cmd.initiator !== 'boolean') throw fail('initiator: want a boolean')
+  if (handshake === null) throw fail('handshake: required')
+  const initiator = boolArg(cmd, 'initiator')
   const connectNow = cmd.port !== undefined && cmd.port !== null
   const port = connectNow ? intArg(cmd, 'port', 65535) : 0
-  const host = hostArg(cmd, 'host')
+  const host = hostArg(cmd, 'host', LOCALHOST)
 
   const c = { raw: null, ss: null, client: null, session: null, started: false, error: null }
   const start = () => {
@@ -182,7 +105,7 @@ function control (cmd) {
       return false
     }
   })
-  c.ss = new NoiseSecretStream(cmd.initiator, null, { autoStart: false })
+  c.ss = new NoiseSecretStream(initiator, null, { autoStart: false })
   c.ss.on('connect', () => event('control-open', { stream: id }))
   c.ss.on('error', (err) => { c.error = err })
   c.ss.on('close', () => event('control-close', { stream: id, error: c.error ? c.error.message : null }))
@@ -243,13 +166,7 @@ function dataStream (cmd) {
   s.on('end', () => event('stream-end', { stream: id, bytes: d.received, sha256: d.hash.copy().digest('hex') }))
   s.on('error', (err) => { d.error = err })
   s.on('close', () => {
-    const err = d.error
-    event('stream-close', {
-      stream: id,
-      error: err ? err.message || String(err) : null,
-      code: err && err.code ? String(err.code) : null,
-      bytes: d.received
-    })
+    event('stream-close', { stream: id, ...closeFields(d.error), bytes: d.received })
   })
   return null
 }
@@ -260,10 +177,10 @@ function pair (cmd) {
   const c = controlArg(cmd, 'control')
   if (c.client === null) throw fail('no client on that control stream: call the client op first')
   const d = dataArg(cmd, 'stream')
-  if (typeof cmd.initiator !== 'boolean') throw fail('initiator: want a boolean')
+  const initiator = boolArg(cmd, 'initiator')
   const token = hexArg(cmd, 'token', 32)
   return new Promise((resolve, reject) => {
-    c.client.pair(cmd.initiator, token, d.stream)
+    c.client.pair(initiator, token, d.stream)
       .on('error', reject)
       .on('data', (remoteId) => {
         const { remotePort, remoteHost, socket } = c.raw
@@ -283,13 +200,8 @@ function unpair (cmd) {
 async function writeFile (cmd) {
   const d = dataArg(cmd, 'stream')
   const n = intArg(cmd, 'bytes', Number.MAX_SAFE_INTEGER)
-  const hash = crypto.createHash('sha256')
-  for (const chunk of pseudoRandom(u32Arg(cmd, 'seed'), n)) {
-    hash.update(chunk)
-    d.written += chunk.byteLength
-    if (d.stream.write(chunk) === false) await waitDrain(d.stream)
-  }
-  return { sha256: hash.digest('hex'), bytes: n }
+  const sha256 = await writeBulk(d, n, u32Arg(cmd, 'seed'))
+  return { sha256, bytes: n }
 }
 
 function serverStats () {
@@ -312,11 +224,8 @@ function serverStats () {
 
 const ops = {
   socket: (cmd) => {
-    const s = udx.createSocket()
-    s.bind(intArg(cmd, 'port', 65535, 0), hostArg(cmd, 'host'))
-    const n = nextSocket++
-    sockets.set(n, s)
-    return { socket: n, port: s.address().port }
+    const { n, socket } = sockets.bind(intArg(cmd, 'port', 65535, 0), hostArg(cmd, 'host', LOCALHOST))
+    return { socket: n, port: socket.address().port }
   },
   control,
   server: createServer,
@@ -345,8 +254,7 @@ serve({
       c.ss.destroy()
       if (!c.started) c.raw.destroy()
     }
-    const closed = Promise.all([...sockets.values()].map((s) => s.close()))
-    return Promise.race([closed, new Promise((resolve) => setTimeout(resolve, STOP_GRACE_MS))])
+    return sockets.close(STOP_GRACE_MS)
   }
 })
 

@@ -35,19 +35,12 @@
 
 const crypto = require('crypto')
 const { performance } = require('perf_hooks')
-const { event, hex, hexArg } = require('./jsonlines')
+const { event, hex, fail, lookupArg, hexArg } = require('./jsonlines')
 const { hostPort } = require('./rpcnode')
-const { PseudoRandom, capped, waitFor, echoData } = require('./streams')
+const { capped, echoData, writeAll, writeBulk } = require('./streams')
 
 const MESSAGE_EVENTS = 1024 // conn-message events per connection; the messages op returns the same ones
 const FIREWALL_EVENTS = 16 // server-firewall events per server
-const CHUNK = 64 * 1024 // write size of sendBulk; a multiple of 4
-
-function fail (message, code) {
-  const err = new Error(message)
-  if (code) err.code = code
-  return err
-}
 
 function errorFields (err) {
   return {
@@ -107,15 +100,11 @@ function connections (dht, { requiredBytes, keyPairArg, intArg, relayAddressesAr
   }
 
   function serverArg (cmd) {
-    const s = servers.get(cmd.server)
-    if (s === undefined) throw fail(`server: no server ${JSON.stringify(cmd.server)}`)
-    return s
+    return lookupArg(cmd, 'server', servers, 'server')
   }
 
   function connArg (cmd) {
-    const e = conns.get(cmd.conn)
-    if (e === undefined) throw fail(`conn: no connection ${JSON.stringify(cmd.conn)}`)
-    return e
+    return lookupArg(cmd, 'conn', conns, 'connection')
   }
 
   function openConnArg (cmd) {
@@ -196,11 +185,6 @@ function connections (dht, { requiredBytes, keyPairArg, intArg, relayAddressesAr
     if (e.ended || e.closed) return
     e.ended = true
     e.stream.end()
-  }
-
-  async function writeAll (e, buf) {
-    e.written += buf.byteLength
-    if (e.stream.write(buf) === false) await waitFor(e.stream, 'drain')
   }
 
   // opened resolves once the connection's stream has opened and rejects with
@@ -353,17 +337,10 @@ function connections (dht, { requiredBytes, keyPairArg, intArg, relayAddressesAr
       const n = intArg(cmd, 'bytes')
       const seed = intArg(cmd, 'seed')
       if (seed > 0xffffffff) throw fail('seed: want a uint32')
-      const gen = new PseudoRandom(seed)
-      const hash = crypto.createHash('sha256')
       const start = performance.now()
-      for (let left = n; left > 0;) {
-        const chunk = gen.next(Math.min(CHUNK, left))
-        left -= chunk.byteLength
-        hash.update(chunk)
-        await writeAll(e, chunk)
-      }
+      const sha256 = await writeBulk(e, n, seed)
       endConn(e)
-      return { sha256: hash.digest('hex'), bytes: n, ms: performance.now() - start }
+      return { sha256, bytes: n, ms: performance.now() - start }
     },
     end: (cmd) => {
       endConn(openConnArg(cmd))

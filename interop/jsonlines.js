@@ -16,6 +16,10 @@
 //            stop function given to serve, run once), then the process exits 0
 //            after stdout is flushed; the exit op is answered first.
 //
+// It also holds the argument readers and the error constructor the drivers
+// share (fail, intArg, u32Arg, boolArg, lookupArg, hexArg, bytesArg): a bad
+// argument is an error reply whose message starts with the argument's name.
+//
 // One driver runs per process, so the state below is the process's.
 
 const readline = require('readline')
@@ -71,6 +75,47 @@ function errorText (err) {
 function hex (bytes) {
   if (bytes === null || bytes === undefined) return null
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')
+}
+
+// fail returns an Error with message and, when code is given, that code (the
+// "code" of the error reply).
+function fail (message, code) {
+  const err = new Error(message)
+  if (code) err.code = code
+  return err
+}
+
+// intArg reads the integer argument cmd[field] in [0, max] (max undefined: any
+// safe integer, said as 2^53). dflt, when given, is the value of an absent or
+// null argument.
+function intArg (cmd, field, max, dflt) {
+  const n = cmd[field]
+  if ((n === undefined || n === null) && dflt !== undefined) return dflt
+  if (!Number.isSafeInteger(n) || n < 0 || (max !== undefined && n > max)) {
+    throw fail(`${field}: want an integer in [0, ${max === undefined ? '2^53' : max}]`)
+  }
+  return n
+}
+
+// u32Arg is intArg for a uint32.
+function u32Arg (cmd, field, dflt) {
+  return intArg(cmd, field, 0xffffffff, dflt)
+}
+
+// boolArg reads the boolean argument cmd[field], which must be there.
+function boolArg (cmd, field) {
+  const v = cmd[field]
+  if (typeof v !== 'boolean') throw fail(`${field}: want a boolean`)
+  return v
+}
+
+// lookupArg returns what map holds under the key cmd[field]; without one it
+// throws "FIELD: no WHAT KEY".
+function lookupArg (cmd, field, map, what) {
+  const key = cmd[field]
+  const v = map.get(key)
+  if (v === undefined) throw fail(`${field}: no ${what} ${JSON.stringify(key)}`)
+  return v
 }
 
 // hexArg reads the hex argument cmd[field]; size, when given, is the exact length.
@@ -152,4 +197,20 @@ function serve ({ ops, stop: stopFn, check = null, errorCodes = true, echoLines 
   }
 }
 
-module.exports = { write, event, finish, shutdown, exitAfter, errorText, hex, hexArg, bytesArg, serve }
+module.exports = {
+  write,
+  event,
+  finish,
+  shutdown,
+  exitAfter,
+  errorText,
+  hex,
+  fail,
+  intArg,
+  u32Arg,
+  boolArg,
+  lookupArg,
+  hexArg,
+  bytesArg,
+  serve
+}

@@ -41,16 +41,10 @@ const Noise = require('noise-handshake')
 const curve = require('noise-curve-ed')
 const { NS } = require('hyperdht/lib/constants')
 const SecretStreamHandshake = require('@hyperswarm/secret-stream/lib/handshake')
-const { event, hex, hexArg, bytesArg, serve } = require('./jsonlines')
+const { event, hex, fail, boolArg, lookupArg, hexArg, bytesArg, serve } = require('./jsonlines')
 
 const sessions = new Map() // number -> session
 let nextSession = 1
-
-function fail (message, code) {
-  const err = new Error(message)
-  err.code = code
-  return err
-}
 
 // codeOf names the reason noise-handshake threw err.
 function codeOf (err) {
@@ -62,9 +56,7 @@ function codeOf (err) {
 }
 
 function sessionArg (cmd) {
-  const s = sessions.get(cmd.session)
-  if (s === undefined) throw fail(`session: no session ${JSON.stringify(cmd.session)}`)
-  return s
+  return lookupArg(cmd, 'session', sessions, 'session')
 }
 
 // unframe strips secret-stream's 3-byte little-endian length.
@@ -125,7 +117,7 @@ function secretStreamSession (cmd, keyPair, remote) {
 const ops = {
   new: (cmd) => {
     if (cmd.pattern !== 'IK' && cmd.pattern !== 'XX') throw fail('pattern: want "IK" or "XX"')
-    if (typeof cmd.initiator !== 'boolean') throw fail('initiator: want a boolean')
+    boolArg(cmd, 'initiator')
     const seed = bytesArg(cmd, 'seed', 32)
     const keyPair = seed === null ? curve.generateKeyPair() : curve.generateKeyPair(seed)
     const remote = bytesArg(cmd, 'remotePublicKey', 32)

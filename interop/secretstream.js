@@ -9,8 +9,9 @@
 // Usage:
 //   node secretstream.js
 //
-// The JSON-lines plumbing is jsonlines.js: commands {"op":OP,"id":N,...} on
-// stdin, replies {"id":N,"ok":...} and events {"event":NAME,...} on stdout.
+// The JSON-lines plumbing and the argument readers are jsonlines.js, the
+// stream helpers streams.js: commands {"op":OP,"id":N,...} on stdin, replies
+// {"id":N,"ok":...} and events {"event":NAME,...} on stdout.
 // Byte fields are hex. Sockets are named by the number the socket op returns;
 // streams by their local UDX id. Events never carry "id", "info" (except
 // listening) or "peer".
@@ -39,76 +40,25 @@
 const UDX = require('udx-native')
 const NoiseSecretStream = require('@hyperswarm/secret-stream')
 const crypto = require('crypto')
-const { event, hex, hexArg, bytesArg, serve } = require('./jsonlines')
+const { event, hex, fail, intArg, u32Arg, boolArg, lookupArg, hexArg, bytesArg, serve } = require('./jsonlines')
+const { capped, waitFor, writeHashed, recordData, closeFields, handshakeArg, hostArg, Sockets } = require('./streams')
 
-const EVENT_DATA_MAX = 256 // bytes of a message copied into its event
-const RECV_KEEP = 64 * 1024 // bytes of received data kept for the recv op
 const CHUNK = 64 * 1024 // default writeRandom chunk
 const STOP_GRACE_MS = 1000 // wait for sockets to close on exit, then exit anyway
+const LOCALHOST = '127.0.0.1' // the host of socket and open by default
 
 const udx = new UDX()
-const sockets = new Map() // number -> UDXSocket
-let nextSocket = 1
+const sockets = new Sockets(udx)
 const streams = new Map() // local id -> entry (see open); kept after close
 
-function fail (message, code) {
-  const err = new Error(message)
-  if (code) err.code = code
-  return err
-}
-
-function intArg (cmd, field, max, dflt) {
-  const n = cmd[field]
-  if ((n === undefined || n === null) && dflt !== undefined) return dflt
-  if (!Number.isSafeInteger(n) || n < 0 || n > max) throw fail(`${field}: want an integer in [0, ${max}]`)
-  return n
-}
-
-const u32Arg = (cmd, field, dflt) => intArg(cmd, field, 0xffffffff, dflt)
-
-function hostArg (cmd, field) {
-  const h = cmd[field]
-  if (h === undefined || h === null) return '127.0.0.1'
-  if (typeof h !== 'string' || !UDX.isIP(h)) throw fail(`${field}: want an IP address`)
-  return h
-}
-
-function socketArg (cmd, field) {
-  const s = sockets.get(cmd[field])
-  if (s === undefined) throw fail(`${field}: no socket ${JSON.stringify(cmd[field])}`)
-  return s
-}
-
 function entryArg (cmd) {
-  const e = streams.get(cmd.stream)
-  if (e === undefined) throw fail(`stream: no stream ${JSON.stringify(cmd.stream)}`)
-  return e
+  return lookupArg(cmd, 'stream', streams, 'stream')
 }
 
 function openEntryArg (cmd) {
   const e = entryArg(cmd)
   if (e.closed) throw fail(`stream ${e.id} is closed`, 'ESTREAMCLOSED')
   return e
-}
-
-function capped (buf) {
-  return {
-    data: hex(buf.subarray(0, EVENT_DATA_MAX)),
-    length: buf.byteLength,
-    sha256: crypto.createHash('sha256').update(buf).digest('hex')
-  }
-}
-
-function handshakeArg (cmd) {
-  const h = cmd.handshake
-  if (h === undefined || h === null) return null
-  return {
-    tx: hexArg(h, 'tx', 32),
-    rx: hexArg(h, 'rx', 32),
-    hash: hexArg(h, 'hash', 64),
-    publicKey: hexArg(h, 'publicKey', 32),
-    remotePublicKey: hexArg(h, 'remotePublicKey', 32)
-  }
 }
 
 // open creates the raw stream and the secret stream on it. Arguments:
@@ -125,7 +75,7 @@ function open (cmd) {
   const id = u32Arg(cmd, 'stream')
   const old = streams.get(id)
   if (old !== undefined && !old.closed) throw fail(`stream ${id} exists`, 'EEXIST')
-  const socket = socketArg(cmd, 'socket')
+  const socket = sockets.arg(cmd, 'socket')
   const remoteId = u32Arg(cmd, 'remoteId')
   const handshake = handshakeArg(cmd)
   const seed = handshake === null ? hexArg(cmd, 'seed', 32) : null
@@ -133,8 +83,8 @@ function open (cmd) {
   const timeout = u32Arg(cmd, 'timeout', 0)
   const connectNow = cmd.port !== undefined && cmd.port !== null
   const port = connectNow ? intArg(cmd, 'port', 65535) : 0
-  const host = hostArg(cmd, 'host')
-  if (typeof cmd.initiator !== 'boolean') throw fail('initiator: want a boolean')
+  const host = hostArg(cmd, 'host', LOCALHOST)
+  const initiator = boolArg(cmd, 'initiator')
 
   const e = {
     id,
@@ -171,7 +121,7 @@ function open (cmd) {
       return false
     }
   })
-  const ss = new NoiseSecretStream(cmd.initiator, null, { autoStart: false, keepAlive })
+  const ss = new NoiseSecretStream(initiator, null, { autoStart: false, keepAlive })
   e.ss = ss
   if (timeout > 0) ss.setTimeout(timeout)
   streams.set(id, e)
@@ -187,13 +137,7 @@ function open (cmd) {
   ss.on('data', (buf) => {
     e.frames++
     if (buf.byteLength === 0) e.emptyFrames++
-    e.hash.update(buf)
-    e.received += buf.byteLength
-    if (e.keptBytes < RECV_KEEP) {
-      const part = Buffer.from(buf.subarray(0, RECV_KEEP - e.keptBytes))
-      e.kept.push(part)
-      e.keptBytes += part.byteLength
-    }
+    recordData(e, buf)
     if (e.echo && buf.byteLength > 0 && ss.write(buf) === false) {
       ss.pause()
       ss.once('drain', () => ss.resume())
@@ -213,11 +157,9 @@ function open (cmd) {
   })
   ss.on('close', () => {
     e.closed = true
-    const err = e.error
     event('ss-close', {
       stream: id,
-      error: err ? err.message || String(err) : null,
-      code: err && err.code ? String(err.code) : null,
+      ...closeFields(e.error),
       bytes: e.received,
       frames: e.frames,
       emptyFrames: e.emptyFrames
@@ -231,21 +173,10 @@ function open (cmd) {
   return null
 }
 
+// write writes buf on the secret stream and waits for drain when its write
+// buffer is full.
 async function write (e, buf) {
-  if (e.ss.write(buf) === false) {
-    await new Promise((resolve, reject) => {
-      const ondrain = () => {
-        e.ss.off('close', onclose)
-        resolve()
-      }
-      const onclose = () => {
-        e.ss.off('drain', ondrain)
-        reject(fail('stream closed', 'ESTREAMCLOSED'))
-      }
-      e.ss.once('drain', ondrain)
-      e.ss.once('close', onclose)
-    })
-  }
+  if (e.ss.write(buf) === false) await waitFor(e.ss, 'drain')
 }
 
 function stats (e) {
@@ -265,11 +196,8 @@ function stats (e) {
 
 const ops = {
   socket: (cmd) => {
-    const s = udx.createSocket()
-    s.bind(intArg(cmd, 'port', 65535, 0), hostArg(cmd, 'host'))
-    const n = nextSocket++
-    sockets.set(n, s)
-    return { socket: n, port: s.address().port }
+    const { n, socket } = sockets.bind(intArg(cmd, 'port', 65535, 0), hostArg(cmd, 'host', LOCALHOST))
+    return { socket: n, port: socket.address().port }
   },
   open,
   // write writes data as one write (one frame); empty data is a keep-alive
@@ -287,14 +215,8 @@ const ops = {
     const e = openEntryArg(cmd)
     const n = intArg(cmd, 'bytes', Number.MAX_SAFE_INTEGER)
     const chunk = intArg(cmd, 'chunk', 16 * 1024 * 1024, CHUNK) || CHUNK
-    const hash = crypto.createHash('sha256')
-    for (let left = n; left > 0;) {
-      const buf = crypto.randomBytes(Math.min(chunk, left))
-      left -= buf.byteLength
-      hash.update(buf)
-      await write(e, buf)
-    }
-    return { sha256: hash.digest('hex'), bytes: n }
+    const sha256 = await writeHashed(n, chunk, crypto.randomBytes, (buf) => write(e, buf))
+    return { sha256, bytes: n }
   },
   end: (cmd) => {
     openEntryArg(cmd).ss.end()
@@ -336,8 +258,7 @@ serve({
       e.ss.destroy()
       if (!e.started) e.raw.destroy() // the secret stream never took it over
     }
-    const closed = Promise.all([...sockets.values()].map((s) => s.close()))
-    return Promise.race([closed, new Promise((resolve) => setTimeout(resolve, STOP_GRACE_MS))])
+    return sockets.close(STOP_GRACE_MS)
   }
 })
 

@@ -17,63 +17,34 @@
 //            {"id":N,"ok":false,"error":"...","code":"..."|null}
 // stdin takes one JSON command per line: {"op":OP,"id":N,...arguments}. Commands
 // run concurrently; replies may come back in any order. Byte fields are hex.
-// The JSON-lines plumbing is jsonlines.js. Sockets are named by the number the socket op returns (1, 2, ...); streams by
-// their local UDX id.
+// The JSON-lines plumbing and the argument readers are jsonlines.js; the
+// stream helpers are streams.js. Sockets are named by the number the socket op
+// returns (1, 2, ...); streams by their local UDX id.
 //
 // Received stream data is not forwarded: the driver keeps, per stream, a
 // running SHA-256 and byte count and the first 64 KiB (op recv). An echo
 // stream writes back everything it reads and ends when the remote ends.
 //
-// Bulk data for writeFile is a byte stream that Go regenerates
-// (interop.PseudoRandom): xorshift32 (x ^= x << 13; x ^= x >>> 17;
-// x ^= x << 5, on uint32) starting from the seed, or from 0x9e3779b9 when the
-// seed is 0. Each step's new state is written as 4 little-endian bytes; the
-// stream is those bytes in order, cut to the requested length.
+// Bulk data for writeFile is the PseudoRandom stream of streams.js, which Go
+// regenerates (interop.PseudoRandom).
 //
 // The process destroys every stream, closes its sockets and exits 0 on the
 // "exit" op, on stdin EOF, on SIGTERM and on SIGINT.
 
 const UDX = require('udx-native')
 const crypto = require('crypto')
-const { event, hexArg, serve } = require('./jsonlines')
+const { event, fail, intArg, u32Arg, lookupArg, hexArg, serve } = require('./jsonlines')
+const { capped, echoData: echoNow, writeAll, writeBulk, recordData, closeFields, hostArg, Sockets } = require('./streams')
 
-const EVENT_DATA_MAX = 256 // bytes of a message or datagram copied into its event
-const RECV_KEEP = 64 * 1024 // bytes of received stream data kept for the recv op
-const CHUNK = 64 * 1024 // writeFile chunk size; a multiple of 4
 const FIREWALL_EVENTS = 8 // firewall events written per stream; later calls are only counted
 const STOP_GRACE_MS = 1000 // wait for sockets to close on exit, then exit anyway
-const SEED_ZERO = 0x9e3779b9 // state used for seed 0, where xorshift32 would stay 0
+const LOCALHOST = '127.0.0.1' // the host of socket, connect, changeRemote and sendRaw by default
 
 const udx = new UDX()
-const sockets = new Map() // number -> UDXSocket
-const socketNumbers = new Map() // UDXSocket -> number
-let nextSocket = 1
-const streams = new Map() // local id -> entry (see newEntry); kept after close
+const sockets = new Sockets(udx)
+const streams = new Map() // local id -> entry (see createStream); kept after close
 
 // ---- arguments -----------------------------------------------------------
-
-function fail (message, code) {
-  const err = new Error(message)
-  if (code) err.code = code
-  return err
-}
-
-function intArg (cmd, field, max) {
-  const n = cmd[field]
-  if (!Number.isSafeInteger(n) || n < 0 || (max !== undefined && n > max)) {
-    throw fail(`${field}: want an integer in [0, ${max === undefined ? '2^53' : max}]`)
-  }
-  return n
-}
-
-const u32Arg = (cmd, field) => intArg(cmd, field, 0xffffffff)
-
-function hostArg (cmd, field, dflt) {
-  const h = cmd[field]
-  if (h === undefined || h === null) return dflt
-  if (typeof h !== 'string' || !UDX.isIP(h)) throw fail(`${field}: want an IP address`)
-  return h
-}
 
 function portArg (cmd, field) {
   const p = intArg(cmd, field, 65535)
@@ -81,18 +52,8 @@ function portArg (cmd, field) {
   return p
 }
 
-function socketArg (cmd, field) {
-  const n = cmd[field]
-  const s = sockets.get(n)
-  if (s === undefined) throw fail(`${field}: no socket ${JSON.stringify(n)}`)
-  return s
-}
-
 function entryArg (cmd, field) {
-  const id = cmd[field]
-  const e = streams.get(id)
-  if (e === undefined) throw fail(`${field}: no stream ${JSON.stringify(id)}`)
-  return e
+  return lookupArg(cmd, field, streams, 'stream')
 }
 
 function openEntryArg (cmd, field) {
@@ -114,60 +75,7 @@ function addr (host, port) {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
 }
 
-// capped describes a payload in an event: at most EVENT_DATA_MAX bytes of it,
-// its full length and the SHA-256 of all of it.
-function capped (buf) {
-  return {
-    data: buf.subarray(0, EVENT_DATA_MAX).toString('hex'),
-    length: buf.byteLength,
-    sha256: crypto.createHash('sha256').update(buf).digest('hex')
-  }
-}
-
-// ---- bulk data -------------------------------------------------------------
-
-class PseudoRandom {
-  constructor (seed) {
-    this.x = seed === 0 ? SEED_ZERO : seed
-    this.odd = false
-  }
-
-  // next returns the next len bytes. Only the last call may ask for a length
-  // that is not a multiple of 4: the rest of that last word is dropped.
-  next (len) {
-    if (this.odd) throw new Error('PseudoRandom: read after a partial word')
-    const words = Math.ceil(len / 4)
-    const buf = Buffer.allocUnsafe(words * 4)
-    let x = this.x
-    for (let i = 0; i < words; i++) {
-      x ^= x << 13
-      x ^= x >>> 17
-      x ^= x << 5
-      x >>>= 0
-      buf.writeUInt32LE(x, i * 4)
-    }
-    this.x = x
-    this.odd = len % 4 !== 0
-    return buf.subarray(0, len)
-  }
-}
-
 // ---- streams ---------------------------------------------------------------
-
-function waitFor (stream, name) {
-  return new Promise((resolve, reject) => {
-    const onevent = () => {
-      stream.off('close', onclose)
-      resolve()
-    }
-    const onclose = () => {
-      stream.off(name, onevent)
-      reject(fail('stream closed', 'ESTREAMCLOSED'))
-    }
-    stream.once(name, onevent)
-    stream.once('close', onclose)
-  })
-}
 
 function firewallFor (e, mode, only, remoteId) {
   return (socket, port, host) => {
@@ -186,7 +94,7 @@ function firewallFor (e, mode, only, remoteId) {
     if (e.firewallCalls <= FIREWALL_EVENTS) {
       event('firewall', {
         stream: e.id,
-        socket: socketNumbers.get(socket) ?? null,
+        socket: sockets.numberOf(socket),
         from: addr(host, port),
         accepted: !reject,
         calls: e.firewallCalls
@@ -205,7 +113,7 @@ function createStream (cmd) {
   if (!['reject', 'accept', 'connect-on-first'].includes(mode)) {
     throw fail('firewall: want "reject", "accept" or "connect-on-first"')
   }
-  const only = cmd.socket === undefined || cmd.socket === null ? null : socketArg(cmd, 'socket')
+  const only = cmd.socket === undefined || cmd.socket === null ? null : sockets.arg(cmd, 'socket')
   const remoteId = mode === 'connect-on-first' ? u32Arg(cmd, 'remoteId') : 0
 
   const e = {
@@ -233,13 +141,7 @@ function createStream (cmd) {
   streams.set(id, e)
 
   s.on('data', (buf) => {
-    e.hash.update(buf)
-    e.received += buf.byteLength
-    if (e.keptBytes < RECV_KEEP) {
-      const part = Buffer.from(buf.subarray(0, RECV_KEEP - e.keptBytes))
-      e.kept.push(part)
-      e.keptBytes += part.byteLength
-    }
+    recordData(e, buf)
     if (e.echo) echoData(e, buf)
   })
   s.on('end', () => {
@@ -253,7 +155,7 @@ function createStream (cmd) {
   s.on('connect', () => {
     event('stream-connect', {
       stream: id,
-      socket: socketNumbers.get(s.socket) ?? null,
+      socket: sockets.numberOf(s.socket),
       remoteId: s.remoteId,
       remote: addr(s.remoteHost, s.remotePort)
     })
@@ -274,11 +176,9 @@ function createStream (cmd) {
   })
   s.on('close', () => {
     e.closed = true
-    const err = e.error
     event('stream-close', {
       stream: id,
-      error: err ? err.message || String(err) : null,
-      code: err && err.code ? String(err.code) : null,
+      ...closeFields(e.error),
       bytes: e.received,
       written: e.written
     })
@@ -286,26 +186,14 @@ function createStream (cmd) {
   return null
 }
 
+// echoData echoes buf (echoNow), or keeps it for the connect if the stream is
+// not connected yet.
 function echoData (e, buf) {
-  const s = e.stream
-  if (!s.connected) {
+  if (!e.stream.connected) {
     e.echoPending.push(buf)
     return
   }
-  e.written += buf.byteLength
-  if (s.write(buf) === false && !e.echoPaused) {
-    e.echoPaused = true
-    s.pause()
-    s.once('drain', () => {
-      e.echoPaused = false
-      s.resume()
-    })
-  }
-}
-
-async function writeAll (e, buf) {
-  e.written += buf.byteLength
-  if (e.stream.write(buf) === false) await waitFor(e.stream, 'drain')
+  echoNow(e, buf)
 }
 
 function stats (e) {
@@ -340,13 +228,9 @@ function stats (e) {
 
 const ops = {
   socket: (cmd) => {
-    const host = hostArg(cmd, 'host', '127.0.0.1')
-    const port = cmd.port === undefined || cmd.port === null ? 0 : intArg(cmd, 'port', 65535)
-    const s = udx.createSocket()
-    s.bind(port, host)
-    const n = nextSocket++
-    sockets.set(n, s)
-    socketNumbers.set(s, n)
+    const host = hostArg(cmd, 'host', LOCALHOST)
+    const port = intArg(cmd, 'port', 65535, 0)
+    const { n, socket: s } = sockets.bind(port, host)
     s.on('message', (buf, from) => {
       event('socket-message', { socket: n, from: addr(from.host, from.port), ...capped(buf) })
     })
@@ -356,8 +240,8 @@ const ops = {
   stream: createStream,
   connect: (cmd) => {
     const e = openEntryArg(cmd, 'stream')
-    e.stream.connect(socketArg(cmd, 'socket'), u32Arg(cmd, 'remoteId'), portArg(cmd, 'port'),
-      hostArg(cmd, 'host', '127.0.0.1'))
+    e.stream.connect(sockets.arg(cmd, 'socket'), u32Arg(cmd, 'remoteId'), portArg(cmd, 'port'),
+      hostArg(cmd, 'host', LOCALHOST))
     return null
   },
   write: async (cmd) => {
@@ -368,15 +252,8 @@ const ops = {
   writeFile: async (cmd) => {
     const e = connectedEntryArg(cmd, 'stream')
     const n = intArg(cmd, 'bytes')
-    const gen = new PseudoRandom(u32Arg(cmd, 'seed'))
-    const hash = crypto.createHash('sha256')
-    for (let left = n; left > 0;) {
-      const chunk = gen.next(Math.min(CHUNK, left))
-      left -= chunk.byteLength
-      hash.update(chunk)
-      await writeAll(e, chunk)
-    }
-    return { sha256: hash.digest('hex'), bytes: n }
+    const sha256 = await writeBulk(e, n, u32Arg(cmd, 'seed'))
+    return { sha256, bytes: n }
   },
   flush: async (cmd) => {
     const e = connectedEntryArg(cmd, 'stream')
@@ -402,8 +279,8 @@ const ops = {
   },
   changeRemote: (cmd) => {
     const e = connectedEntryArg(cmd, 'stream')
-    const p = e.stream.changeRemote(socketArg(cmd, 'socket'), u32Arg(cmd, 'remoteId'),
-      portArg(cmd, 'port'), hostArg(cmd, 'host', '127.0.0.1'))
+    const p = e.stream.changeRemote(sockets.arg(cmd, 'socket'), u32Arg(cmd, 'remoteId'),
+      portArg(cmd, 'port'), hostArg(cmd, 'host', LOCALHOST))
     if (p) p.catch(() => {}) // rejected if the stream closes first; the close event says so
     return { immediate: !p }
   },
@@ -422,8 +299,8 @@ const ops = {
     return { data: Buffer.concat(e.kept).toString('hex'), bytes: e.received }
   },
   sendRaw: async (cmd) => {
-    const s = socketArg(cmd, 'socket')
-    return { sent: await s.send(hexArg(cmd, 'data'), portArg(cmd, 'port'), hostArg(cmd, 'host', '127.0.0.1')) }
+    const s = sockets.arg(cmd, 'socket')
+    return { sent: await s.send(hexArg(cmd, 'data'), portArg(cmd, 'port'), hostArg(cmd, 'host', LOCALHOST)) }
   }
 }
 
@@ -435,10 +312,7 @@ serve({
     for (const e of streams.values()) {
       if (!e.closed) e.stream.destroy()
     }
-    // A socket closes once its streams are gone. A relayed leg may never
-    // report its close (udx-native quirk), so do not wait for ever.
-    const closed = Promise.all([...sockets.values()].map((s) => s.close()))
-    return Promise.race([closed, new Promise((resolve) => setTimeout(resolve, STOP_GRACE_MS))])
+    return sockets.close(STOP_GRACE_MS)
   }
 })
 
