@@ -35,8 +35,6 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/hyperlan/hyperlan/interop/bench/internal/cli"
@@ -45,22 +43,7 @@ import (
 )
 
 func main() {
-	cli.Main(cli.Tool{Name: "connbench", ServeMode: "serve-go", Serve: serveGo, Stopped: "endpoints and network", Parse: parseBench})
-}
-
-// parseBench reads the benchmark flags and returns the run.
-func parseBench(args []string, stderr io.Writer) (cli.Bench, error) {
-	cfg, err := parseFlags(args, stderr)
-	if err != nil {
-		return nil, err
-	}
-	return func(ctx context.Context, stderr io.Writer) (func(io.Writer), error) {
-		rep, err := bench(ctx, cfg, stderr)
-		if err != nil {
-			return nil, err
-		}
-		return func(w io.Writer) { rep.print(w) }, nil
-	}, nil
+	cli.Main(cli.Tool{Name: "connbench", ServeMode: "serve-go", Serve: serveGo, Stopped: "endpoints and network", Parse: cli.Parser(parseFlags, bench, (*report).print)})
 }
 
 // config is the benchmark's settings, the same for every pair.
@@ -121,17 +104,12 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	case cfg.timeout <= 0:
 		return cfg, errors.New("-timeout must be positive")
 	}
-	for _, name := range strings.Split(*pairs, ",") {
-		if name == "" {
-			continue
-		}
-		c, s, ok := strings.Cut(name, "-")
-		if !ok || (c != "go" && c != "js") || (s != "go" && s != "js") {
-			return cfg, fmt.Errorf("-pairs: %q: want go-go, js-js, go-js or js-go", name)
-		}
-		if p := (pair{c, s}); !slices.Contains(cfg.pairs, p) {
-			cfg.pairs = append(cfg.pairs, p)
-		}
+	ps, err := driver.Pairs(*pairs)
+	if err != nil {
+		return cfg, err
+	}
+	for _, p := range ps {
+		cfg.pairs = append(cfg.pairs, pair{p[0], p[1]})
 	}
 	if len(cfg.pairs) == 0 {
 		return cfg, errors.New("-pairs: none given")
@@ -185,7 +163,7 @@ func bench(ctx context.Context, cfg config, log io.Writer) (_ *report, err error
 			}
 			if b := res.bulk; b != nil {
 				fmt.Fprintf(log, "round %d %v: bulk %.1f MB/s in %.2f s (client cpu %.2f s, server cpu %.2f s)\n",
-					round+1, p, b.mbps(), b.seconds, b.client.cpu.Seconds(), b.server.cpu.Seconds())
+					round+1, p, b.mbps(), b.seconds, b.client.CPU.Seconds(), b.server.CPU.Seconds())
 			}
 		}
 	}

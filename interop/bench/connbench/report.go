@@ -83,8 +83,8 @@ func (s *pairSummary) perConnect() (client, server, network float64) {
 	var c, sv, nw time.Duration
 	n := 0
 	for _, r := range s.connects {
-		c += r.client.cpu
-		sv += r.server.cpu
+		c += r.client.CPU
+		sv += r.server.CPU
 		nw += r.networkCPU
 		n += len(r.openMs) + r.failed
 	}
@@ -158,8 +158,8 @@ func (r *report) print(w io.Writer) {
 				continue
 			}
 			fmt.Fprintf(tw, "%v\t%.1f\t%.2f\t%s\t%.2f\t%.2f\t%.2f\t%.1f\t%.1f\t%.1f / %.1f\t\n", s.pair, b.mbps(), b.seconds, roundRates(s.bulk),
-				b.client.cpu.Seconds(), b.server.cpu.Seconds(), b.cpuPerByte(), mib(b.client.hwmKB), mib(b.server.hwmKB),
-				mib(b.server.rssBeforeKB), mib(b.server.rssKB))
+				b.client.CPU.Seconds(), b.server.CPU.Seconds(), b.cpuPerByte(), mib(b.client.HWMKB), mib(b.server.HWMKB),
+				mib(b.server.RSSBeforeKB), mib(b.server.RSSKB))
 		}
 		tw.Flush()
 	}
@@ -246,13 +246,6 @@ func (r *report) ratios() map[string]float64 {
 	return out
 }
 
-func usageJSON(u usage) map[string]any {
-	return map[string]any{
-		"cpu_s": u.cpu.Seconds(), "user_s": u.user.Seconds(),
-		"rss_before_kb": u.rssBeforeKB, "rss_kb": u.rssKB, "hwm_kb": u.hwmKB,
-	}
-}
-
 func (r *report) json(ratio map[string]float64) map[string]any {
 	connects := map[string]any{}
 	bulk := map[string]any{}
@@ -274,7 +267,7 @@ func (r *report) json(ratio map[string]float64) map[string]any {
 			bulk[s.pair.String()] = map[string]any{
 				"mb_per_s": b.mbps(), "seconds": b.seconds, "bytes": b.bytes, "sender_ms": b.senderMs,
 				"open_ms": b.openMs, "rounds_mb_per_s": rounds, "cpu_ns_per_byte": b.cpuPerByte(),
-				"client": usageJSON(b.client), "server": usageJSON(b.server),
+				"client": b.client.JSON(), "server": b.server.JSON(),
 			}
 		}
 	}

@@ -33,7 +33,7 @@ func TestRatios(t *testing.T) {
 	r := &report{cfg: cfg, versions: map[string]string{}}
 	bulk := func(sec float64, cpu time.Duration) *bulkResult {
 		b := &bulkResult{bytes: 1e6, seconds: sec}
-		b.client.cpu, b.server.cpu = cpu, cpu
+		b.client.CPU, b.server.CPU = cpu, cpu
 		return b
 	}
 	add := func(p pair, round int, first float64, open []float64, b *bulkResult) {

@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -36,64 +35,24 @@ type proc struct {
 
 // startProc starts the process of impl with args and waits until it reports readyEvent.
 func startProc(ctx context.Context, label, impl string, cmd *exec.Cmd, readyEvent string, port int) (*proc, error) {
-	type ready struct {
-		Event   string `json:"event"`
-		Version string `json:"version"`
-	}
-	readyc := make(chan ready, 1)
-	p, err := driver.Start(ctx, cmd, label, driver.Options{
-		MaxLine:   maxLine,
-		StopGrace: stopGrace,
-		OnEvent: func(line []byte) {
-			var r ready
-			if json.Unmarshal(line, &r) == nil && r.Event == readyEvent {
-				select {
-				case readyc <- r:
-				default:
-				}
-			}
-		},
-	})
+	p, line, err := driver.StartReady(ctx, cmd, label, driver.Options{MaxLine: maxLine, StopGrace: stopGrace}, readyEvent, startWait)
 	if err != nil {
 		return nil, err
 	}
-	timer := time.NewTimer(startWait)
-	defer timer.Stop()
-	select {
-	case r := <-readyc:
-		return &proc{Process: p, impl: impl, port: port, version: r.Version}, nil
-	case <-p.Exited():
-		err = errors.New(p.Diag())
-	case <-timer.C:
-		err = fmt.Errorf("no %s event in %v (%s)", readyEvent, startWait, p.Diag())
-	case <-ctx.Done():
-		err = ctx.Err()
+	var r struct {
+		Version string `json:"version"`
 	}
-	p.Stop()
-	return nil, err
+	json.Unmarshal(line, &r)
+	return &proc{Process: p, impl: impl, port: port, version: r.Version}, nil
 }
 
 // processCmd returns the command line of impl's process: this program in serve-go mode with
 // goArgs, or node with the script under the module root and jsArgs.
 func processCmd(root, impl string, goArgs []string, script string, jsArgs []string) (*exec.Cmd, error) {
-	switch impl {
-	case "go":
-		exe, err := os.Executable()
-		if err != nil {
-			return nil, fmt.Errorf("find own executable for serve-go: %w", err)
-		}
-		return exec.Command(exe, append([]string{"serve-go"}, goArgs...)...), nil
-	case "js":
-		node, err := exec.LookPath("node")
-		if err != nil {
-			return nil, fmt.Errorf("node.js is needed for the JS processes: %w", err)
-		}
-		if _, err := os.Stat(filepath.Join(root, "interop", "node_modules", "hyperdht")); err != nil {
-			return nil, fmt.Errorf("the JS reference is not installed (run npm ci in %s): %w", filepath.Join(root, "interop"), err)
-		}
-		return exec.Command(node, append([]string{filepath.Join(root, filepath.FromSlash(script))}, jsArgs...)...), nil
-	}
-	return nil, fmt.Errorf("unknown implementation %q", impl)
+	return driver.Command(root, impl, driver.Impl{
+		GoArgs: append([]string{"serve-go"}, goArgs...),
+		Script: script, JSArgs: jsArgs, Module: "hyperdht", What: "processes",
+	})
 }
 
 // freePort returns a UDP port of 127.0.0.1 that was free a moment ago. The JS processes need
@@ -209,31 +168,6 @@ func startEndpoint(ctx context.Context, root, impl, role string, nw *network) (*
 	return startProc(ctx, impl+" "+role, impl, cmd, "ready", port)
 }
 
-// usage is what one process used during a measurement, from /proc; zero where that is not
-// available.
-type usage struct {
-	cpu, user    time.Duration // CPU time (user + kernel) and user time during the measurement
-	rssBeforeKB  int64         // VmRSS before it
-	rssKB, hwmKB int64         // VmRSS and VmHWM (peak) after it
-
-	cpuAtBegin, userAtBegin time.Duration
-	beginErr                error
-}
-
-func (u *usage) begin(pid int) {
-	u.cpuAtBegin, u.userAtBegin, u.beginErr = procstat.CPU(pid)
-	u.rssBeforeKB, _, _ = procstat.Memory(pid)
-}
-
-func (u *usage) end(pid int) {
-	cpu, user, err := procstat.CPU(pid)
-	if err != nil || u.beginErr != nil {
-		return
-	}
-	u.cpu, u.user = cpu-u.cpuAtBegin, user-u.userAtBegin
-	u.rssKB, u.hwmKB, _ = procstat.Memory(pid)
-}
-
 // endpoints are the clients and servers of a run, by implementation. They live for the whole
 // run: a process that leaves the network leaves a dead entry in the others' routing tables,
 // which would slow down whatever joins after it (hyperdht's bootstrap waits out the timeouts).
@@ -308,7 +242,7 @@ type connectResult struct {
 	connectEventMs []float64 // JS clients only: ms to the stream's 'connect' event, before it is open
 	failed         int
 	codes          map[string]int
-	client, server usage
+	client, server procstat.Usage
 	networkCPU     time.Duration // all network processes together
 	wall           time.Duration
 }
@@ -319,7 +253,7 @@ type bulkResult struct {
 	seconds        float64 // server: first byte to the client's end
 	senderMs       float64 // client: first write to the server's end
 	openMs         float64 // the transfer's connect
-	client, server usage
+	client, server procstat.Usage
 }
 
 func (r *bulkResult) mbps() float64 { return float64(r.bytes) / 1e6 / r.seconds }
@@ -327,7 +261,7 @@ func (r *bulkResult) mbps() float64 { return float64(r.bytes) / 1e6 / r.seconds 
 // cpuPerByte is the CPU time of both endpoints per byte moved, in ns: what the transfer costs
 // whatever share of the CPUs the processes got.
 func (r *bulkResult) cpuPerByte() float64 {
-	return float64(r.client.cpu+r.server.cpu) / float64(r.bytes)
+	return float64(r.client.CPU+r.server.CPU) / float64(r.bytes)
 }
 
 // connectsReply is the connects op's result.
@@ -357,8 +291,8 @@ func runPair(ctx context.Context, cfg config, nw *network, ep *endpoints, p pair
 
 	if cfg.connects > 0 {
 		c := &connectResult{}
-		c.client.begin(client.Pid())
-		c.server.begin(server.Pid())
+		c.client.Begin(client.Pid())
+		c.server.Begin(server.Pid())
 		netBefore := nw.cpu()
 		start := time.Now()
 		var got connectsReply
@@ -367,8 +301,8 @@ func runPair(ctx context.Context, cfg config, nw *network, ep *endpoints, p pair
 		}
 		c.wall = time.Since(start)
 		c.networkCPU = nw.cpu() - netBefore
-		c.client.end(client.Pid())
-		c.server.end(server.Pid())
+		c.client.End(client.Pid())
+		c.server.End(server.Pid())
 		if len(got.OpenMs)+got.Failed != cfg.connects {
 			return nil, fmt.Errorf("client: connects: %d opened and %d failed of %d", len(got.OpenMs), got.Failed, cfg.connects)
 		}
@@ -415,8 +349,8 @@ func runBulk(ctx context.Context, cfg config, client, server *proc, pk string, p
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	b := &bulkResult{}
-	b.client.begin(client.Pid())
-	b.server.begin(server.Pid())
+	b.client.Begin(client.Pid())
+	b.server.Begin(server.Pid())
 	var sent struct {
 		OpenMs float64 `json:"openMs"`
 		Ms     float64 `json:"ms"`
@@ -426,8 +360,8 @@ func runBulk(ctx context.Context, cfg config, client, server *proc, pk string, p
 	if err := client.Call(ctx, "sendBulk", args, cfg.timeout, &sent); err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
-	b.client.end(client.Pid())
-	b.server.end(server.Pid())
+	b.client.End(client.Pid())
+	b.server.End(server.Pid())
 	if profile {
 		for _, e := range []*proc{client, server} {
 			if err := e.Call(ctx, "stopProfile", nil, callWait, new(any)); err != nil {

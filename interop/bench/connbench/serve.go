@@ -106,44 +106,14 @@ func serveGo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return cli.ExitFail
 	}
 
-	var outMu sync.Mutex
-	enc := json.NewEncoder(stdout)
-	emit := func(v any) {
-		outMu.Lock()
-		defer outMu.Unlock()
-		enc.Encode(v)
-	}
-	emit(map[string]any{"event": "ready", "port": node.LocalAddr().Port(), "impl": "go", "version": goVersion()})
-
-	lines := driver.Lines(stdin, 1<<20)
-	for {
-		select {
-		case <-ctx.Done():
-			return cli.ExitOK
-		case line, ok := <-lines:
-			if !ok {
-				return cli.ExitOK
-			}
-			var cmd command
-			if err := json.Unmarshal(line, &cmd); err != nil || cmd.ID == nil {
-				emit(map[string]any{"event": "driver-error", "error": "want a JSON object with a numeric id"})
-				continue
-			}
-			if cmd.Op == "exit" {
-				e.close()
-				emit(map[string]any{"id": *cmd.ID, "ok": true, "result": nil})
-				return cli.ExitOK
-			}
-			go func() {
-				res, err := e.do(ctx, cmd)
-				if err != nil {
-					emit(map[string]any{"id": *cmd.ID, "ok": false, "error": err.Error(), "code": errorCode(err)})
-					return
-				}
-				emit(map[string]any{"id": *cmd.ID, "ok": true, "result": res})
-			}()
-		}
-	}
+	driver.ServeConcurrent(ctx, stdin, stdout, driver.Serve[command]{
+		MaxLine: 1 << 20,
+		Ready:   map[string]any{"event": "ready", "port": node.LocalAddr().Port(), "impl": "go", "version": goVersion()},
+		Do:      func(cmd command) (any, error) { return e.do(ctx, cmd) },
+		Exit:    e.close,
+		Code:    errorCode,
+	})
+	return cli.ExitOK
 }
 
 func parseBootstrap(s string) ([]rpc.BootstrapNode, error) {
@@ -164,8 +134,7 @@ func parseBootstrap(s string) ([]rpc.BootstrapNode, error) {
 
 // command is one JSON-lines command; which fields count depends on Op.
 type command struct {
-	Op        string          `json:"op"`
-	ID        *int64          `json:"id"`
+	driver.Header
 	Seed      json.RawMessage `json:"seed"`      // listen: the key pair's seed, 32 bytes of hex; sendBulk, expect: the data's, a uint32
 	PublicKey string          `json:"publicKey"` // connects, sendBulk: hex, 32 bytes
 	Count     int             `json:"count"`

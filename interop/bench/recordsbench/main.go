@@ -42,22 +42,7 @@ import (
 )
 
 func main() {
-	cli.Main(cli.Tool{Name: "recordsbench", ServeMode: "serve-go-net", Serve: serveGoNet, Stopped: "networks", Parse: parseBench})
-}
-
-// parseBench reads the benchmark flags and returns the run.
-func parseBench(args []string, stderr io.Writer) (cli.Bench, error) {
-	cfg, err := parseBenchFlags(args, stderr)
-	if err != nil {
-		return nil, err
-	}
-	return func(ctx context.Context, stderr io.Writer) (func(io.Writer), error) {
-		rep, err := bench(ctx, cfg, stderr)
-		if err != nil {
-			return nil, err
-		}
-		return func(w io.Writer) { rep.print(w) }, nil
-	}, nil
+	cli.Main(cli.Tool{Name: "recordsbench", ServeMode: "serve-go-net", Serve: serveGoNet, Stopped: "networks", Parse: cli.Parser(parseBenchFlags, bench, (*report).print)})
 }
 
 // config is the benchmark's settings, the same for every target.
@@ -124,18 +109,15 @@ func bench(ctx context.Context, cfg config, log io.Writer) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep := &report{cfg: cfg, cpus: runtime.NumCPU(), loadavg: procstat.LoadAverage(), results: map[string][]*result{}}
+	rep := &report{cfg: cfg, cpus: runtime.NumCPU(), loadavg: procstat.LoadAverage()}
 	fmt.Fprintf(log, "recordsbench: %d CPUs shared by the network process and this one (load average %s); %d nodes, %d topics, %d in flight\n",
 		rep.cpus, rep.loadavg, cfg.nodes, cfg.topics, cfg.concurrency)
 	warm, measured := workItems("warmup", cfg.warmup), workItems("measured", cfg.topics)
-	for round := 1; round <= cfg.rounds; round++ {
-		for _, target := range cfg.targets {
-			res, err := benchTarget(ctx, cfg, root, target, warm, measured, log)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", target, err)
-			}
-			rep.results[target] = append(rep.results[target], res)
-		}
+	rep.results, err = driver.Rounds(cfg.rounds, cfg.targets, func(target string) (*result, error) {
+		return benchTarget(ctx, cfg, root, target, warm, measured, log)
+	})
+	if err != nil {
+		return nil, err
 	}
 	return rep, nil
 }

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -30,33 +28,21 @@ type network struct {
 // until the network is up.
 func startNetwork(ctx context.Context, cfg config, root, target string) (*network, error) {
 	nodes, timeout := strconv.Itoa(cfg.nodes), cfg.opTimeout
-	var cmd *exec.Cmd
-	switch target {
-	case "go":
-		exe, err := os.Executable()
-		if err != nil {
-			return nil, fmt.Errorf("find own executable for serve-go-net: %w", err)
-		}
-		args := []string{"serve-go-net", "-nodes", nodes, "-op-timeout", timeout.String()}
-		if cfg.goProfile != "" {
-			args = append(args, "-cpuprofile", cfg.goProfile)
-		}
-		cmd = exec.Command(exe, args...)
-		if cfg.goProcs > 0 {
-			cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(cfg.goProcs))
-		}
-	case "js":
-		node, err := exec.LookPath("node")
-		if err != nil {
-			return nil, fmt.Errorf("node.js is needed for the JS network: %w", err)
-		}
-		if _, err := os.Stat(filepath.Join(root, "interop", "node_modules", "hyperdht")); err != nil {
-			return nil, fmt.Errorf("the JS reference is not installed (run npm ci in %s): %w", filepath.Join(root, "interop"), err)
-		}
-		script := filepath.Join(root, "interop", "bench", "recordsbench", "jsnet.js")
-		cmd = exec.Command(node, script, "--nodes", nodes, "--op-timeout", strconv.FormatInt(timeout.Milliseconds(), 10))
-	default:
-		return nil, fmt.Errorf("unknown target %q", target)
+	goArgs := []string{"serve-go-net", "-nodes", nodes, "-op-timeout", timeout.String()}
+	if cfg.goProfile != "" {
+		goArgs = append(goArgs, "-cpuprofile", cfg.goProfile)
+	}
+	cmd, err := driver.Command(root, target, driver.Impl{
+		GoArgs: goArgs,
+		Script: "interop/bench/recordsbench/jsnet.js",
+		JSArgs: []string{"--nodes", nodes, "--op-timeout", strconv.FormatInt(timeout.Milliseconds(), 10)},
+		Module: "hyperdht", What: "network",
+	})
+	if err != nil {
+		return nil, err
+	}
+	if target == "go" && cfg.goProcs > 0 {
+		cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(cfg.goProcs))
 	}
 	ready := make(chan readyEvent, 1)
 	onEvent := func(line []byte) {

@@ -39,22 +39,7 @@ import (
 )
 
 func main() {
-	cli.Main(cli.Tool{Name: "rpcbench", ServeMode: "serve-go", Serve: serveGo, Stopped: "servers", Parse: parseBench})
-}
-
-// parseBench reads the benchmark flags and returns the run.
-func parseBench(args []string, stderr io.Writer) (cli.Bench, error) {
-	cfg, err := parseBenchFlags(args, stderr)
-	if err != nil {
-		return nil, err
-	}
-	return func(ctx context.Context, stderr io.Writer) (func(io.Writer), error) {
-		rep, err := bench(ctx, cfg, stderr)
-		if err != nil {
-			return nil, err
-		}
-		return func(w io.Writer) { rep.print(w, cfg) }, nil
-	}, nil
+	cli.Main(cli.Tool{Name: "rpcbench", ServeMode: "serve-go", Serve: serveGo, Stopped: "servers", Parse: cli.Parser(parseBenchFlags, bench, (*report).print)})
 }
 
 // config is the benchmark's settings, the same for every target.
@@ -115,17 +100,14 @@ func bench(ctx context.Context, cfg config, log io.Writer) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep := &report{cpus: runtime.NumCPU(), loadavg: procstat.LoadAverage(), results: map[string][]*result{}}
+	rep := &report{cfg: cfg, cpus: runtime.NumCPU(), loadavg: procstat.LoadAverage()}
 	fmt.Fprintf(log, "rpcbench: %d CPUs shared by the server and this load generator (load average %s); %d sockets x %d outstanding, %v warm-up + %v per command\n",
 		rep.cpus, rep.loadavg, cfg.clients, cfg.window, cfg.warmup, cfg.duration)
-	for round := 1; round <= cfg.rounds; round++ {
-		for _, target := range cfg.targets {
-			res, err := benchTarget(ctx, cfg, root, target, log)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", target, err)
-			}
-			rep.results[target] = append(rep.results[target], res)
-		}
+	rep.results, err = driver.Rounds(cfg.rounds, cfg.targets, func(target string) (*result, error) {
+		return benchTarget(ctx, cfg, root, target, log)
+	})
+	if err != nil {
+		return nil, err
 	}
 	return rep, nil
 }

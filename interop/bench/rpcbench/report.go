@@ -23,6 +23,7 @@ type result struct {
 }
 
 type report struct {
+	cfg     config
 	cpus    int
 	loadavg string               // when the run started
 	results map[string][]*result // by target, one per round
@@ -73,7 +74,8 @@ func userPerRequest(l *loadResult) float64 {
 	return l.serverUsr / 100 / l.rate() * 1e6
 }
 
-func (r *report) print(w io.Writer, cfg config) {
+func (r *report) print(w io.Writer) {
+	cfg := r.cfg
 	fmt.Fprintf(w, "\ndht-rpc server throughput: one server process at a time on 127.0.0.1, the same load for each\n")
 	fmt.Fprintf(w, "client and server share this %d-CPU machine (load average %s at the start): the load generator\n"+
 		"(%d sockets x %d outstanding, %v warm-up + %v measured per command) runs in this process meanwhile.\n",

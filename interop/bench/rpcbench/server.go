@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -34,32 +31,19 @@ func startServer(ctx context.Context, cfg config, root, target string) (*server,
 	if err != nil {
 		return nil, err
 	}
-	var cmd *exec.Cmd
-	switch target {
-	case "go":
-		exe, err := os.Executable()
-		if err != nil {
-			return nil, fmt.Errorf("find own executable for serve-go: %w", err)
-		}
-		cmd = exec.Command(exe, "serve-go", "-port", strconv.Itoa(port), "-rcvbuf", strconv.Itoa(cfg.goRcvbuf))
-	case "js":
-		node, err := exec.LookPath("node")
-		if err != nil {
-			return nil, fmt.Errorf("node.js is needed for the JS server: %w", err)
-		}
-		script := filepath.Join(root, "interop", "dhtrpc.js")
-		if _, err := os.Stat(filepath.Join(root, "interop", "node_modules", "dht-rpc")); err != nil {
-			return nil, fmt.Errorf("the JS reference is not installed (run npm ci in %s): %w", filepath.Join(root, "interop"), err)
-		}
-		cmd = exec.Command(node, script, "bootstrapper", strconv.Itoa(port))
-	default:
-		return nil, fmt.Errorf("unknown target %q", target)
-	}
-	p, err := driver.Start(ctx, cmd, target+" server", driver.Options{MaxLine: maxLine, StopGrace: stopGrace})
+	p := strconv.Itoa(port)
+	cmd, err := driver.Command(root, target, driver.Impl{
+		GoArgs: []string{"serve-go", "-port", p, "-rcvbuf", strconv.Itoa(cfg.goRcvbuf)},
+		Script: "interop/dhtrpc.js", JSArgs: []string{"bootstrapper", p}, Module: "dht-rpc", What: "server",
+	})
 	if err != nil {
 		return nil, err
 	}
-	return &server{Process: p, addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(port))}, nil
+	proc, err := driver.Start(ctx, cmd, target+" server", driver.Options{MaxLine: maxLine, StopGrace: stopGrace})
+	if err != nil {
+		return nil, err
+	}
+	return &server{Process: proc, addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(port))}, nil
 }
 
 // call sends one JSON-lines command without arguments and returns its result.

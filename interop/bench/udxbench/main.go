@@ -31,8 +31,6 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/hyperlan/hyperlan/dht/udx"
@@ -45,22 +43,7 @@ import (
 const baseMTU = 1200
 
 func main() {
-	cli.Main(cli.Tool{Name: "udxbench", ServeMode: "serve-go", Serve: serveGo, Stopped: "endpoints", Parse: parseBench})
-}
-
-// parseBench reads the benchmark flags and returns the run.
-func parseBench(args []string, stderr io.Writer) (cli.Bench, error) {
-	cfg, err := parseFlags(args, stderr)
-	if err != nil {
-		return nil, err
-	}
-	return func(ctx context.Context, stderr io.Writer) (func(io.Writer), error) {
-		rep, err := bench(ctx, cfg, stderr)
-		if err != nil {
-			return nil, err
-		}
-		return func(w io.Writer) { rep.print(w) }, nil
-	}, nil
+	cli.Main(cli.Tool{Name: "udxbench", ServeMode: "serve-go", Serve: serveGo, Stopped: "endpoints", Parse: cli.Parser(parseFlags, bench, (*report).print)})
 }
 
 // config is the benchmark's settings, the same for every pair.
@@ -118,17 +101,12 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	case *noBulk && *noMsg:
 		return cfg, errors.New("-no-bulk and -no-messages leave nothing to run")
 	}
-	for _, name := range strings.Split(*pairs, ",") {
-		if name == "" {
-			continue
-		}
-		from, to, ok := strings.Cut(name, "-")
-		if !ok || (from != "go" && from != "js") || (to != "go" && to != "js") {
-			return cfg, fmt.Errorf("-pairs: %q: want go-go, js-js, go-js or js-go", name)
-		}
-		if p := (pair{from, to}); !slices.Contains(cfg.pairs, p) {
-			cfg.pairs = append(cfg.pairs, p)
-		}
+	ps, err := driver.Pairs(*pairs)
+	if err != nil {
+		return cfg, err
+	}
+	for _, p := range ps {
+		cfg.pairs = append(cfg.pairs, pair{p[0], p[1]})
 	}
 	return cfg, nil
 }
@@ -150,7 +128,7 @@ func bench(ctx context.Context, cfg config, log io.Writer) (*report, error) {
 			return nil, fmt.Errorf("bulk %v: %w", p, err)
 		}
 		fmt.Fprintf(log, "bulk %v: %.1f MB/s in %.2f s (sender cpu %.2f s, receiver cpu %.2f s, %d retransmits)\n",
-			p, res.mbps(), res.seconds, res.sender.cpu.Seconds(), res.receiver.cpu.Seconds(), res.retransmits)
+			p, res.mbps(), res.seconds, res.sender.CPU.Seconds(), res.receiver.CPU.Seconds(), res.retransmits)
 		rep.bulk = append(rep.bulk, res)
 	}
 	if cfg.messages {

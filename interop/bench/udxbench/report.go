@@ -35,8 +35,8 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintln(tw, "sender-receiver\tMB/s\ttime s\tsnd cpu s\trcv cpu s\tsnd peak MiB\trcv peak MiB\trcv RSS before/after MiB\tretransmits\t")
 		for _, b := range r.bulk {
 			fmt.Fprintf(tw, "%v\t%.1f\t%.2f\t%.2f\t%.2f\t%.1f\t%.1f\t%.1f / %.1f\t%d\t\n", b.pair, b.mbps(), b.seconds,
-				b.sender.cpu.Seconds(), b.receiver.cpu.Seconds(), mib(b.sender.hwmKB), mib(b.receiver.hwmKB),
-				mib(b.receiver.rssBeforeKB), mib(b.receiver.rssKB), b.retransmits)
+				b.sender.CPU.Seconds(), b.receiver.CPU.Seconds(), mib(b.sender.HWMKB), mib(b.receiver.HWMKB),
+				mib(b.receiver.RSSBeforeKB), mib(b.receiver.RSSKB), b.retransmits)
 		}
 		tw.Flush()
 	}
@@ -49,7 +49,7 @@ func (r *report) print(w io.Writer) {
 		for _, m := range r.messages {
 			lo, hi := fullSeconds(m.perSecond)
 			fmt.Fprintf(tw, "%v\t%.0f\t%.0f\t%.1f\t%d / %d\t%.2f\t%.2f\t%.1f\t%.1f\t\n", m.pair, m.sentRate(), m.receivedRate(), 100*m.loss(),
-				lo, hi, m.sender.cpu.Seconds(), m.receiver.cpu.Seconds(), mib(m.sender.hwmKB), mib(m.receiver.hwmKB))
+				lo, hi, m.sender.CPU.Seconds(), m.receiver.CPU.Seconds(), mib(m.sender.HWMKB), mib(m.receiver.HWMKB))
 		}
 		tw.Flush()
 	}
@@ -105,11 +105,11 @@ func (r *report) ratios() map[string]float64 {
 	}
 	if gb != nil && jb != nil {
 		out["bulk"] = gb.mbps() / jb.mbps()
-		if g := (gb.sender.cpu + gb.receiver.cpu).Seconds() / float64(gb.bytes); g > 0 {
-			out["bulk_cpu_js_over_go"] = (jb.sender.cpu + jb.receiver.cpu).Seconds() / float64(jb.bytes) / g
+		if g := (gb.sender.CPU + gb.receiver.CPU).Seconds() / float64(gb.bytes); g > 0 {
+			out["bulk_cpu_js_over_go"] = (jb.sender.CPU + jb.receiver.CPU).Seconds() / float64(jb.bytes) / g
 		}
-		if g := gb.sender.hwmKB + gb.receiver.hwmKB; g > 0 {
-			out["bulk_peak_rss_js_over_go"] = float64(jb.sender.hwmKB+jb.receiver.hwmKB) / float64(g)
+		if g := gb.sender.HWMKB + gb.receiver.HWMKB; g > 0 {
+			out["bulk_peak_rss_js_over_go"] = float64(jb.sender.HWMKB+jb.receiver.HWMKB) / float64(g)
 		}
 	}
 	if len(r.messages) == 2 && r.messages[1].receivedRate() > 0 {
@@ -118,20 +118,13 @@ func (r *report) ratios() map[string]float64 {
 	return out
 }
 
-func usageJSON(u usage) map[string]any {
-	return map[string]any{
-		"cpu_s": u.cpu.Seconds(), "user_s": u.user.Seconds(),
-		"rss_before_kb": u.rssBeforeKB, "rss_kb": u.rssKB, "hwm_kb": u.hwmKB,
-	}
-}
-
 func (r *report) json(ratio map[string]float64) map[string]any {
 	bulk := map[string]any{}
 	for _, b := range r.bulk {
 		bulk[b.pair.String()] = map[string]any{
 			"mb_per_s": b.mbps(), "seconds": b.seconds, "bytes": b.bytes,
 			"retransmits": b.retransmits, "packets_sent": b.packetsSent,
-			"sender": usageJSON(b.sender), "receiver": usageJSON(b.receiver),
+			"sender": b.sender.JSON(), "receiver": b.receiver.JSON(),
 		}
 	}
 	msgs := map[string]any{}
@@ -140,7 +133,7 @@ func (r *report) json(ratio map[string]float64) map[string]any {
 			"sent_per_s": m.sentRate(), "received_per_s": m.receivedRate(), "loss": m.loss(),
 			"sent": m.sent, "send_failed": m.failed, "received": m.received, "seconds": m.seconds,
 			"received_per_second": m.perSecond,
-			"sender":              usageJSON(m.sender), "receiver": usageJSON(m.receiver),
+			"sender":              m.sender.JSON(), "receiver": m.receiver.JSON(),
 		}
 	}
 	return map[string]any{

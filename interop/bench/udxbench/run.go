@@ -5,9 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"time"
 
 	"github.com/hyperlan/hyperlan/interop/bench/internal/driver"
@@ -38,60 +35,23 @@ type peer struct {
 // startPeer starts an endpoint of impl in role ("sender" or "receiver") and waits for its
 // ready event.
 func startPeer(ctx context.Context, root, impl, role string) (*peer, error) {
-	var cmd *exec.Cmd
-	switch impl {
-	case "go":
-		exe, err := os.Executable()
-		if err != nil {
-			return nil, fmt.Errorf("find own executable for serve-go: %w", err)
-		}
-		cmd = exec.Command(exe, "serve-go")
-	case "js":
-		node, err := exec.LookPath("node")
-		if err != nil {
-			return nil, fmt.Errorf("node.js is needed for the JS endpoints: %w", err)
-		}
-		if _, err := os.Stat(filepath.Join(root, "interop", "node_modules", "udx-native")); err != nil {
-			return nil, fmt.Errorf("the JS reference is not installed (run npm ci in %s): %w", filepath.Join(root, "interop"), err)
-		}
-		cmd = exec.Command(node, filepath.Join(root, "interop", "bench", "udxbench", "peer.js"))
-	default:
-		return nil, fmt.Errorf("unknown implementation %q", impl)
-	}
-	type ready struct {
-		Event   string `json:"event"`
-		Port    int    `json:"port"`
-		Version string `json:"version"`
-	}
-	readyc := make(chan ready, 1)
-	p, err := driver.Start(ctx, cmd, impl+" "+role, driver.Options{
-		MaxLine:   maxLine,
-		StopGrace: stopGrace,
-		OnEvent: func(line []byte) {
-			var r ready
-			if json.Unmarshal(line, &r) == nil && r.Event == "ready" {
-				select {
-				case readyc <- r:
-				default:
-				}
-			}
-		},
+	cmd, err := driver.Command(root, impl, driver.Impl{
+		GoArgs: []string{"serve-go"},
+		Script: "interop/bench/udxbench/peer.js", Module: "udx-native", What: "endpoints",
 	})
 	if err != nil {
 		return nil, err
 	}
-	select {
-	case r := <-readyc:
-		return &peer{Process: p, impl: impl, port: r.Port, version: r.Version}, nil
-	case <-p.Exited():
-		err = errors.New(p.Diag())
-	case <-time.After(startWait):
-		err = fmt.Errorf("no ready event in %v (%s)", startWait, p.Diag())
-	case <-ctx.Done():
-		err = ctx.Err()
+	p, line, err := driver.StartReady(ctx, cmd, impl+" "+role, driver.Options{MaxLine: maxLine, StopGrace: stopGrace}, "ready", startWait)
+	if err != nil {
+		return nil, err
 	}
-	p.Stop()
-	return nil, err
+	var r struct {
+		Port    int    `json:"port"`
+		Version string `json:"version"`
+	}
+	json.Unmarshal(line, &r)
+	return &peer{Process: p, impl: impl, port: r.Port, version: r.Version}, nil
 }
 
 // startPair starts the receiver, then the sender, and connects a stream between them; the
@@ -119,38 +79,13 @@ func startPair(ctx context.Context, root string, p pair) (snd, rcv *peer, stop f
 	return snd, rcv, stop, nil
 }
 
-// usage is what one endpoint process used during a measurement, from /proc; zero where
-// that is not available.
-type usage struct {
-	cpu, user    time.Duration // CPU time (user + kernel) and user time during the measurement
-	rssBeforeKB  int64         // VmRSS before it
-	rssKB, hwmKB int64         // VmRSS and VmHWM (peak) after it
-
-	cpuAtBegin, userAtBegin time.Duration
-	beginErr                error
-}
-
-func (u *usage) begin(pid int) {
-	u.cpuAtBegin, u.userAtBegin, u.beginErr = procstat.CPU(pid)
-	u.rssBeforeKB, _, _ = procstat.Memory(pid)
-}
-
-func (u *usage) end(pid int) {
-	cpu, user, err := procstat.CPU(pid)
-	if err != nil || u.beginErr != nil {
-		return
-	}
-	u.cpu, u.user = cpu-u.cpuAtBegin, user-u.userAtBegin
-	u.rssKB, u.hwmKB, _ = procstat.Memory(pid)
-}
-
 // bulkResult is one bulk transfer.
 type bulkResult struct {
 	pair             pair
 	bytes            int64
 	seconds          float64 // receiver: first byte to END
 	mismatch         int64   // offset of the first wrong byte, -1 when all were right
-	sender, receiver usage
+	sender, receiver procstat.Usage
 	retransmits      int64
 	packetsSent      int64
 }
@@ -169,8 +104,8 @@ func runBulk(ctx context.Context, cfg config, root string, p pair) (res *bulkRes
 		}
 	}()
 	res = &bulkResult{pair: p}
-	res.sender.begin(snd.Pid())
-	res.receiver.begin(rcv.Pid())
+	res.sender.Begin(snd.Pid())
+	res.receiver.Begin(rcv.Pid())
 
 	type recvReply struct {
 		Bytes    int64   `json:"bytes"`
@@ -191,8 +126,8 @@ func runBulk(ctx context.Context, cfg config, root string, p pair) (res *bulkRes
 	if err := <-recvErr; err != nil {
 		return nil, fmt.Errorf("receiver: %w", err)
 	}
-	res.sender.end(snd.Pid())
-	res.receiver.end(rcv.Pid())
+	res.sender.End(snd.Pid())
+	res.receiver.End(rcv.Pid())
 	if got.Bytes != cfg.bytes {
 		return nil, fmt.Errorf("receiver got %d bytes, want %d", got.Bytes, cfg.bytes)
 	}
@@ -218,7 +153,7 @@ type msgResult struct {
 	seconds          float64 // sender's sending time
 	received         int64
 	perSecond        []int64 // received in each second since the first message
-	sender, receiver usage
+	sender, receiver procstat.Usage
 }
 
 func (r *msgResult) sentRate() float64     { return float64(r.sent) / r.seconds }
@@ -247,8 +182,8 @@ func runMessages(ctx context.Context, cfg config, root string, p pair) (res *msg
 		}
 	}()
 	res = &msgResult{pair: p}
-	res.sender.begin(snd.Pid())
-	res.receiver.begin(rcv.Pid())
+	res.sender.Begin(snd.Pid())
+	res.receiver.Begin(rcv.Pid())
 	var sent struct {
 		Sent   int64   `json:"sent"`
 		Failed int64   `json:"failed"`
@@ -258,7 +193,7 @@ func runMessages(ctx context.Context, cfg config, root string, p pair) (res *msg
 	if err := snd.Call(ctx, "sendMessages", args, cfg.msgDuration+cfg.timeout, &sent); err != nil {
 		return nil, fmt.Errorf("sender: %w", err)
 	}
-	res.sender.end(snd.Pid())
+	res.sender.End(snd.Pid())
 	select {
 	case <-time.After(drainWait):
 	case <-ctx.Done():
@@ -271,7 +206,7 @@ func runMessages(ctx context.Context, cfg config, root string, p pair) (res *msg
 	if err := rcv.Call(ctx, "msgStats", nil, callWait, &got); err != nil {
 		return nil, fmt.Errorf("receiver: %w", err)
 	}
-	res.receiver.end(rcv.Pid())
+	res.receiver.End(rcv.Pid())
 	res.sent, res.failed, res.seconds = sent.Sent, sent.Failed, sent.Ms/1000
 	res.received, res.perSecond = got.Messages, got.PerSecond
 	return res, nil

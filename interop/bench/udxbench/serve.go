@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -61,50 +60,18 @@ func serveGo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	e.sock.SetWriteBuffer(sendBuffer)
 	defer e.close()
 
-	var outMu sync.Mutex
-	enc := json.NewEncoder(stdout)
-	emit := func(v any) {
-		outMu.Lock()
-		defer outMu.Unlock()
-		enc.Encode(v)
-	}
-	emit(map[string]any{"event": "ready", "port": e.sock.LocalAddrPort().Port(), "impl": "go"})
-
-	lines := driver.Lines(stdin, bufio.MaxScanTokenSize)
-	for {
-		select {
-		case <-ctx.Done():
-			return cli.ExitOK
-		case line, ok := <-lines:
-			if !ok {
-				return cli.ExitOK
-			}
-			var cmd command
-			if err := json.Unmarshal(line, &cmd); err != nil || cmd.ID == nil {
-				emit(map[string]any{"event": "driver-error", "error": "want a JSON object with a numeric id"})
-				continue
-			}
-			if cmd.Op == "exit" {
-				e.close()
-				emit(map[string]any{"id": *cmd.ID, "ok": true, "result": nil})
-				return cli.ExitOK
-			}
-			go func() {
-				res, err := e.do(cmd)
-				if err != nil {
-					emit(map[string]any{"id": *cmd.ID, "ok": false, "error": err.Error()})
-					return
-				}
-				emit(map[string]any{"id": *cmd.ID, "ok": true, "result": res})
-			}()
-		}
-	}
+	driver.ServeConcurrent(ctx, stdin, stdout, driver.Serve[command]{
+		MaxLine: bufio.MaxScanTokenSize,
+		Ready:   map[string]any{"event": "ready", "port": e.sock.LocalAddrPort().Port(), "impl": "go"},
+		Do:      e.do,
+		Exit:    e.close,
+	})
+	return cli.ExitOK
 }
 
 // command is one JSON-lines command; which fields count depends on Op.
 type command struct {
-	Op       string `json:"op"`
-	ID       *int64 `json:"id"`
+	driver.Header
 	Stream   uint32 `json:"stream"`
 	RemoteID uint32 `json:"remoteId"`
 	Port     uint16 `json:"port"`

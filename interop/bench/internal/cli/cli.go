@@ -69,3 +69,23 @@ func Run(ctx context.Context, t Tool, args []string, stdin io.Reader, stdout, st
 	print(stdout)
 	return ExitOK
 }
+
+// Parser makes a [Tool]'s Parse of the tool's flag parser parse, its benchmark run, which
+// returns a report, and print, which prints that report.
+func Parser[C, R any](parse func(args []string, stderr io.Writer) (C, error),
+	run func(ctx context.Context, cfg C, stderr io.Writer) (R, error), print func(rep R, stdout io.Writer),
+) func(args []string, stderr io.Writer) (Bench, error) {
+	return func(args []string, stderr io.Writer) (Bench, error) {
+		cfg, err := parse(args, stderr)
+		if err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context, stderr io.Writer) (func(io.Writer), error) {
+			rep, err := run(ctx, cfg, stderr)
+			if err != nil {
+				return nil, err
+			}
+			return func(w io.Writer) { print(rep, w) }, nil
+		}, nil
+	}
+}

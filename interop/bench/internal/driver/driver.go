@@ -1,9 +1,12 @@
 // Package driver runs the processes the benchmark tools in interop/bench measure: a driver
 // process (a JS driver such as interop/dhtrpc.js under Node.js, or the tool itself in a
 // serve mode) that takes JSON-lines commands {"op":OP,"id":N,...} on stdin and writes
-// replies {"id":N,"ok":…,"result":…,"error":…} and events on stdout. [Start] starts one
-// and [Process.Stop] ends it; [Lines] is the other side, a serve mode's reader of commands.
-// [ModuleRoot] finds the JS drivers and [Targets] reads the tools' -only flag.
+// replies {"id":N,"ok":…,"result":…,"error":…} and events on stdout. [Command] builds the
+// command line of a Go or JS process, [Start] starts one ([StartReady] also waits for its
+// ready event) and [Process.Stop] ends it; [ServeConcurrent] and [Lines] are the other side,
+// a serve mode's command loop and reader of commands. [ModuleRoot] finds the JS drivers,
+// [Targets] and [Pairs] read the tools' -only and -pairs flags, and [Rounds] runs the
+// targets round by round.
 //
 // On Linux the kernel kills a driver process if the tool dies without stopping it
 // (Pdeathsig); elsewhere it is not tied to the tool's life.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -46,4 +47,39 @@ func Targets(only string) ([]string, error) {
 		return []string{only}, nil
 	}
 	return nil, fmt.Errorf("-only %q: want go or js", only)
+}
+
+// Pairs reads the value of a -pairs flag: comma-separated pairs "a-b" of "go" and "js", in
+// order, without repeats; empty items are skipped.
+func Pairs(s string) ([][2]string, error) {
+	var out [][2]string
+	for _, name := range strings.Split(s, ",") {
+		if name == "" {
+			continue
+		}
+		a, b, ok := strings.Cut(name, "-")
+		if !ok || (a != "go" && a != "js") || (b != "go" && b != "js") {
+			return nil, fmt.Errorf("-pairs: %q: want go-go, js-js, go-js or js-go", name)
+		}
+		if p := [2]string{a, b}; !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// Rounds runs measure for every target in turn, rounds times, and returns the results by
+// target, one per round in order. The first error ends it, prefixed with its target.
+func Rounds[R any](rounds int, targets []string, measure func(target string) (R, error)) (map[string][]R, error) {
+	results := map[string][]R{}
+	for range rounds {
+		for _, target := range targets {
+			res, err := measure(target)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", target, err)
+			}
+			results[target] = append(results[target], res)
+		}
+	}
+	return results, nil
 }
