@@ -22,6 +22,77 @@ type lab struct {
 	d      *interop.JSDHT
 	ra, rb *interop.Router
 	a, b   *interop.Host
+	relays map[string]relay // by implementation, "go" or "js"
+}
+
+// relay is a blind relay of the lab, on an address of its own on the public DHT's host.
+type relay struct {
+	key  [32]byte
+	addr netip.AddrPort // where its node is reached
+}
+
+// startRelay starts a persistent node of impl on a new address of the public host, makes it
+// a blind relay (as dht/interop_relay_test.go does) and keeps it for the whole run.
+func (l *lab) startRelay(ctx context.Context, impl string) (relay, error) {
+	seed := sha256.Sum256([]byte("natbench relay " + impl))
+	var r relay
+	var addr netip.Addr
+	if err := l.tb.do(func() { addr = l.d.Host.ExtraAddr() }); err != nil {
+		return r, err
+	}
+	if impl == "go" {
+		n, err := dht.New(dht.Options{
+			Host: addr.String(), Port: interop.JSDHTPort, FixedPort: true, Mode: rpc.ModePersistent,
+			Bootstrap:      bootstrapNodes(l.d),
+			ListenPacket:   l.d.Host.Netns.ListenPacket,
+			InterfaceAddrs: func() []netip.Addr { return []netip.Addr{addr} },
+		})
+		if err != nil {
+			return r, err
+		}
+		l.tb.Cleanup(func() { n.Destroy(context.Background(), dht.DestroyOptions{Force: true}) })
+		if err := n.Ready(ctx); err != nil {
+			return r, err
+		}
+		if _, ok := n.ID(); !ok {
+			return r, fmt.Errorf("node %v did not become persistent", n.LocalAddr())
+		}
+		kp, err := dht.NewKeyPair(seed[:])
+		if err != nil {
+			return r, err
+		}
+		if _, err := n.ServeBlindRelay(ctx, kp); err != nil {
+			return r, err
+		}
+		r = relay{key: kp.PublicKey, addr: n.LocalAddr()}
+	} else {
+		var n *interop.HyperNode
+		err := l.tb.do(func() {
+			n = interop.StartHyperDHTNode(l.tb, l.d.Bootstrap(), interop.NodeOptions{Netns: l.d.Host.Name(), Host: addr, Port: interop.JSDHTPort})
+		})
+		if err != nil {
+			return r, err
+		}
+		if _, err := n.WaitEvent(ctx, "persistent", nil); err != nil {
+			return r, err
+		}
+		key, err := n.ServeBlindRelay(ctx, seed)
+		if err != nil {
+			return r, err
+		}
+		r = relay{key: key, addr: netip.AddrPortFrom(addr, interop.JSDHTPort)}
+	}
+	if l.relays == nil {
+		l.relays = map[string]relay{}
+	}
+	l.relays[impl] = r
+	return r, nil
+}
+
+// bootstrapNodes returns the public DHT's bootstrapper for dht.Options.
+func bootstrapNodes(d *interop.JSDHT) []rpc.BootstrapNode {
+	b := d.Bootstrap()[0]
+	return []rpc.BootstrapNode{{Host: b.Addr().String(), Port: b.Port()}}
 }
 
 // newLab builds the lab; the JS DHT has jsNodes persistent nodes besides its bootstrapper.
@@ -47,11 +118,12 @@ func newLab(t *tb, jsNodes int, impair *interop.Impairment) (*lab, error) {
 
 // trial is what one connect gave.
 type trial struct {
-	ok     bool
-	time   time.Duration // until the server's secret-stream header was read, or the failure
-	direct bool          // the stream went to the server's router (no relay)
-	err    string        // the failure's code or text
-	detail string        // the failure's whole text
+	ok      bool
+	time    time.Duration // until the server's secret-stream header was read, or the failure
+	direct  bool          // the stream went to the server's router (no relay)
+	relayed bool          // the stream went to the relay when it opened
+	err     string        // the failure's code or text
+	detail  string        // the failure's whole text
 }
 
 // endpoint is one side's node of a trial, Go (in this process) or JS (a driver process).
@@ -75,7 +147,7 @@ func (l *lab) start(ctx context.Context, impl string, h *interop.Host) (*endpoin
 		host := h.Addr()
 		n, err := dht.New(dht.Options{
 			Host: host.String(), FixedPort: true, Mode: rpc.ModeAdaptive,
-			Bootstrap:    []rpc.BootstrapNode{{Host: l.d.Bootstrap()[0].Addr().String(), Port: l.d.Bootstrap()[0].Port()}},
+			Bootstrap:    bootstrapNodes(l.d),
 			ListenPacket: h.Netns.ListenPacket,
 			// The node's sockets are in h's namespace: so are the addresses it shares.
 			InterfaceAddrs: func() []netip.Addr { return []netip.Addr{host} },
@@ -106,8 +178,17 @@ func (l *lab) start(ctx context.Context, impl string, h *interop.Host) (*endpoin
 
 // run does one trial of c: fresh routers' conntrack, a fresh server on a listening on a key
 // of its own, a fresh client on b, one timed connect. The nodes are new each time, as
-// NATLAB.md's trial.sh does: a node refuses a second random punch within 20 s.
+// NATLAB.md's trial.sh does: a node refuses a second random punch within 20 s. With a relay,
+// both sides name it.
 func (l *lab) run(ctx context.Context, c cell, i int) (trial, error) {
+	var rel *relay
+	if c.relay != "" {
+		r, ok := l.relays[c.relay]
+		if !ok {
+			return trial{}, fmt.Errorf("no %s relay", c.relay)
+		}
+		rel = &r
+	}
 	for _, r := range []*interop.Router{l.ra, l.rb} {
 		if err := r.FlushConntrack(); err != nil {
 			return trial{}, err
@@ -125,14 +206,23 @@ func (l *lab) run(ctx context.Context, c cell, i int) (trial, error) {
 	}
 	defer srv.stop()
 	if srv.goNode != nil {
-		s := srv.goNode.CreateServer(dht.ServerOptions{OnConnection: func(c *dht.Conn) {
+		opts := dht.ServerOptions{OnConnection: func(c *dht.Conn) {
 			io.Copy(io.Discard, c)
 			c.Close()
-		}})
+		}}
+		if rel != nil {
+			opts.RelayThrough = dht.Relays(rel.key)
+		}
+		s := srv.goNode.CreateServer(opts)
 		if err := s.Listen(ctx, kp); err != nil {
 			return trial{}, fmt.Errorf("go server: listen: %w", err)
 		}
 	} else {
+		if rel != nil {
+			if err := srv.jsNode.SetRelayThrough(ctx, rel.key); err != nil {
+				return trial{}, fmt.Errorf("js server: %w", err)
+			}
+		}
 		s, err := srv.jsNode.CreateServer(ctx, interop.ServerOptions{Seed: seed})
 		if err != nil {
 			return trial{}, fmt.Errorf("js server: %w", err)
@@ -147,13 +237,21 @@ func (l *lab) run(ctx context.Context, c cell, i int) (trial, error) {
 		return trial{}, fmt.Errorf("%s client: %w", c.pair.client, err)
 	}
 	defer cl.stop()
+	var goOpts *dht.ConnectOptions
+	if rel != nil {
+		if cl.goNode != nil {
+			goOpts = &dht.ConnectOptions{RelayThrough: dht.Relays(rel.key)}
+		} else if err := cl.jsNode.SetRelayThrough(ctx, rel.key); err != nil {
+			return trial{}, fmt.Errorf("js client: %w", err)
+		}
+	}
 	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
 	var t trial
 	var remote netip.AddrPort
 	if cl.goNode != nil {
 		start := time.Now()
-		conn, err := cl.goNode.Connect(cctx, kp.PublicKey, nil)
+		conn, err := cl.goNode.Connect(cctx, kp.PublicKey, goOpts)
 		t.time = time.Since(start)
 		if err != nil {
 			var ce *dht.ConnError
@@ -164,6 +262,7 @@ func (l *lab) run(ctx context.Context, c cell, i int) (trial, error) {
 		}
 		info, _ := cl.goNode.ConnInfo(conn)
 		remote = info.Remote
+		t.relayed = info.Relayed()
 		conn.Close()
 	} else {
 		start := time.Now()
@@ -177,6 +276,7 @@ func (l *lab) run(ctx context.Context, c cell, i int) (trial, error) {
 		}
 		t.time = conn.Info().Header
 		remote = conn.Info().Remote
+		t.relayed = rel != nil && remote == rel.addr
 		conn.Destroy(ctx)
 	}
 	t.ok = true

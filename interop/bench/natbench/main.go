@@ -10,7 +10,7 @@
 // Usage:
 //
 //	natbench [-connects 10] [-nats consistent+consistent,consistent+random,random+consistent,random+random]
-//	         [-pairs go-go,js-js] [-delay 0] [-loss 0] [-timeout 60s] [-js-nodes 4]
+//	         [-pairs go-go,js-js] [-relay[=own,go,js,none]] [-delay 0] [-loss 0] [-timeout 60s] [-js-nodes 4]
 //
 // It needs what the lab needs: Linux, root, ip, nft, conntrack, Node.js with `npm ci` run in
 // interop/ (and gcc with libnetfilter-queue for -delay and -loss). The server sits behind
@@ -23,6 +23,15 @@
 // (what Go's dht.Node.Connect waits for; the JS driver is asked to wait for it too); node
 // start-up and bootstrap are not counted. The trials of the pairs alternate, so that the
 // machine's load falls on all of them alike.
+//
+// With -relay, every connect names a blind relay on both sides (dht.ConnectOptions and
+// ServerOptions.RelayThrough; hyperdht's relayThrough): a persistent Go node
+// (dht.Node.ServeBlindRelay) or JS node (blind-relay, as hyperdht's example) on the public
+// segment, started once per run. Random+random, which no punch solves, then connects through
+// the relay; in the other NAT pairs the relay pairing races the punch, and the report counts
+// the connects that were relayed when they opened. -relay alone runs each pair through a relay
+// of its own implementation (the server's for a mixed pair); -relay=go,js runs every pair
+// through both, -relay=none,own adds the cells without a relay.
 //
 // Progress goes to stderr. Exit status: 0 on success, 1 when the run failed, 2 for bad usage.
 package main
@@ -70,6 +79,7 @@ type config struct {
 	connects int
 	nats     []natPair
 	pairs    []pair
+	relays   relayFlag     // empty: no relay
 	delay    time.Duration // one-way, through the internet router
 	loss     float64       // percent
 	timeout  time.Duration
@@ -86,13 +96,91 @@ type pair struct{ client, server string }
 
 func (p pair) String() string { return p.client + "-" + p.server }
 
-// cell is one NAT pair with one implementation pair.
+// cell is one NAT pair with one implementation pair, and the relay both sides name: "go",
+// "js", or "" for none.
 type cell struct {
-	nat  natPair
-	pair pair
+	nat   natPair
+	pair  pair
+	relay string
 }
 
-func (c cell) String() string { return c.nat.String() + " " + c.pair.String() }
+func (c cell) String() string { return c.nat.String() + " " + c.pair.key(c.relay) }
+
+// key names the pair with its relay, as the JSON report does: "go-go", "go-go/js-relay".
+func (p pair) key(relay string) string {
+	if relay == "" {
+		return p.String()
+	}
+	return p.String() + "/" + relay + "-relay"
+}
+
+// relayFlag is -relay: which relays the pairs connect through, each "none", "own" (the
+// server's implementation), "go" or "js". -relay alone means own.
+type relayFlag []string
+
+func (f *relayFlag) String() string { return strings.Join(*f, ",") }
+
+func (f *relayFlag) IsBoolFlag() bool { return true }
+
+func (f *relayFlag) Set(v string) error {
+	switch v {
+	case "true":
+		*f = relayFlag{"own"}
+		return nil
+	case "false":
+		*f = nil
+		return nil
+	}
+	var out relayFlag
+	for _, name := range strings.Split(v, ",") {
+		if name != "none" && name != "own" && name != "go" && name != "js" {
+			return fmt.Errorf("%q: want own, go, js or none", name)
+		}
+		if !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	*f = out
+	return nil
+}
+
+// cells returns the cells of np in the order a round runs them: per implementation pair,
+// per relay.
+func (cfg config) cells(np natPair) []cell {
+	var out []cell
+	for _, p := range cfg.pairs {
+		if len(cfg.relays) == 0 {
+			out = append(out, cell{np, p, ""})
+			continue
+		}
+		for _, r := range cfg.relays {
+			switch r {
+			case "none":
+				r = ""
+			case "own":
+				r = p.server
+			}
+			if c := (cell{np, p, r}); !slices.Contains(out, c) {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+// relayImpls returns the relays the run needs: "go", "js" or both.
+func (cfg config) relayImpls() []string {
+	var out []string
+	for _, np := range cfg.nats {
+		for _, c := range cfg.cells(np) {
+			if c.relay != "" && !slices.Contains(out, c.relay) {
+				out = append(out, c.relay)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
 
 var natNames = map[string]interop.NATKind{
 	"consistent": interop.NATConsistent, "cons": interop.NATConsistent,
@@ -111,6 +199,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	nats := fs.String("nats", "consistent+consistent,consistent+random,random+consistent,random+random",
 		"NAT pairs server+client (consistent or random; cons, rand), comma-separated")
 	pairs := fs.String("pairs", "go-go,js-js", "implementation pairs client-server (go-go, js-js, go-js, js-go), comma-separated")
+	fs.Var(&cfg.relays, "relay", "connect through a blind relay named on both sides: alone, a relay of the server's implementation;\n"+
+		"-relay=LIST for several: own, go, js, none (no relay), comma-separated")
 	fs.DurationVar(&cfg.delay, "delay", 0, "one-way delay added to every packet through the internet router")
 	fs.Float64Var(&cfg.loss, "loss", 0, "percent of the packets through the internet router dropped at random")
 	fs.DurationVar(&cfg.timeout, "timeout", time.Minute, "give up on one connect after this long")
@@ -172,6 +262,13 @@ func bench(ctx context.Context, cfg config, log io.Writer) (*report, error) {
 		return nil, fmt.Errorf("lab: %w", err)
 	}
 	fmt.Fprintf(log, "natbench: lab up in %v\n", time.Since(start).Round(time.Millisecond))
+	for _, impl := range cfg.relayImpls() {
+		r, err := l.startRelay(ctx, impl)
+		if err != nil {
+			return nil, fmt.Errorf("%s relay: %w", impl, err)
+		}
+		fmt.Fprintf(log, "natbench: %s relay at %v\n", impl, r.addr)
+	}
 	for _, np := range cfg.nats {
 		if err := l.ra.SetNAT(np.server); err != nil {
 			return nil, err
@@ -180,8 +277,7 @@ func bench(ctx context.Context, cfg config, log io.Writer) (*report, error) {
 			return nil, err
 		}
 		for i := range cfg.connects {
-			for _, p := range cfg.pairs {
-				c := cell{np, p}
+			for _, c := range cfg.cells(np) {
 				tr, err := l.run(ctx, c, i)
 				if err != nil {
 					return nil, fmt.Errorf("%v, connect %d: %w", c, i+1, err)
@@ -191,6 +287,8 @@ func bench(ctx context.Context, cfg config, log io.Writer) (*report, error) {
 				switch {
 				case !tr.ok:
 					status = "failed: " + tr.detail
+				case tr.relayed:
+					status = "relayed"
 				case !tr.direct:
 					status = "not direct"
 				}

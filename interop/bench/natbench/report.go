@@ -23,6 +23,7 @@ type report struct {
 type result struct {
 	times    []time.Duration // of the successful connects, in order
 	direct   int             // successes straight to the server's router
+	relayed  int             // successes through the relay when they opened
 	failures map[string]int  // by code
 	failTime []time.Duration // how long the failed connects took
 }
@@ -41,6 +42,9 @@ func (r *report) add(c cell, t trial) {
 	res.times = append(res.times, t.time)
 	if t.direct {
 		res.direct++
+	}
+	if t.relayed {
+		res.relayed++
 	}
 }
 
@@ -116,17 +120,39 @@ func (res *result) failureText() string {
 	return out
 }
 
-// ratios returns, per NAT pair, the JS-JS figure over the Go-Go one (above 1: Go is faster),
-// for the NAT pairs where both connected.
+// ratioRow is one comparison of JS-JS with Go-Go: the name of the row and the two cells.
+type ratioRow struct {
+	name           string
+	jsCell, goCell cell
+}
+
+// ratioRows returns the comparisons of the run, per NAT pair: without a relay (named for the
+// NAT pair alone), each through a relay of its own implementation ("… via own relays"), and
+// both through the same relay ("… via go relay", "… via js relay").
+func (r *report) ratioRows() []ratioRow {
+	var rows []ratioRow
+	gg, jj := pair{"go", "go"}, pair{"js", "js"}
+	for _, np := range r.cfg.nats {
+		rows = append(rows,
+			ratioRow{np.String(), cell{np, jj, ""}, cell{np, gg, ""}},
+			ratioRow{np.String() + " via own relays", cell{np, jj, "js"}, cell{np, gg, "go"}},
+			ratioRow{np.String() + " via go relay", cell{np, jj, "go"}, cell{np, gg, "go"}},
+			ratioRow{np.String() + " via js relay", cell{np, jj, "js"}, cell{np, gg, "js"}})
+	}
+	return rows
+}
+
+// ratios returns, per row of ratioRows, the JS-JS figure over the Go-Go one (above 1: Go is
+// faster), for the rows where both connected.
 func (r *report) ratios() map[string]map[string]float64 {
 	out := map[string]map[string]float64{}
-	for _, np := range r.cfg.nats {
-		g, j := r.results[cell{np, pair{"go", "go"}}], r.results[cell{np, pair{"js", "js"}}]
+	for _, row := range r.ratioRows() {
+		g, j := r.results[row.goCell], r.results[row.jsCell]
 		if g == nil || j == nil || len(g.times) == 0 || len(j.times) == 0 {
 			continue
 		}
 		gs, js := summarize(g.times), summarize(j.times)
-		out[np.String()] = map[string]float64{
+		out[row.name] = map[string]float64{
 			"median": ms(js.median) / ms(gs.median),
 			"p90":    ms(js.p90) / ms(gs.p90),
 			"mean":   ms(js.mean) / ms(gs.mean),
@@ -143,22 +169,44 @@ func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "Connects through the NAT lab, server behind NAT A and client behind NAT B, %d per cell, fresh nodes each; %s.\n", r.cfg.connects, impair)
 	fmt.Fprintf(w, "Time: from the connect call until the server's secret-stream header was read. %d CPUs shared by everything (load average %s at the start, %s at the end).\n\n",
 		r.cpus, r.loadavg, r.loadavgEnd)
+	relays := len(r.cfg.relays) > 0
+	if relays {
+		fmt.Fprintln(w, "Relay: the blind relay both sides named (- none); relayed: connects whose stream went to the relay when they opened.")
+		fmt.Fprintln(w)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "NAT A+B\tclient-server\tok\tdirect\tmedian\tp90\tmin\tmax\tfailures\t")
+	if relays {
+		fmt.Fprintln(tw, "NAT A+B\tclient-server\trelay\tok\tdirect\trelayed\tmedian\tp90\tmin\tmax\tfailures\t")
+	} else {
+		fmt.Fprintln(tw, "NAT A+B\tclient-server\tok\tdirect\tmedian\tp90\tmin\tmax\tfailures\t")
+	}
 	for _, np := range r.cfg.nats {
-		for _, p := range r.cfg.pairs {
-			res := r.results[cell{np, p}]
+		for _, c := range r.cfg.cells(np) {
+			res := r.results[c]
 			if res == nil {
 				continue
 			}
+			// The columns up to the times.
+			head := fmt.Sprintf("%v\t%v\t", np, c.pair)
+			if relays {
+				rel := c.relay
+				if rel == "" {
+					rel = "-"
+				}
+				head += rel + "\t"
+			}
 			s := summarize(res.times)
 			n := s.n + len(res.failTime)
+			head += fmt.Sprintf("%d/%d\t%d\t", s.n, n, res.direct)
+			if relays {
+				head += fmt.Sprintf("%d\t", res.relayed)
+			}
 			if s.n == 0 {
 				f := summarize(res.failTime)
-				fmt.Fprintf(tw, "%v\t%v\t0/%d\t0\t-\t-\t-\t-\t%s (median %s)\t\n", np, p, n, res.failureText(), fmtDur(f.median))
+				fmt.Fprintf(tw, "%s-\t-\t-\t-\t%s (median %s)\t\n", head, res.failureText(), fmtDur(f.median))
 				continue
 			}
-			fmt.Fprintf(tw, "%v\t%v\t%d/%d\t%d\t%s\t%s\t%s\t%s\t%s\t\n", np, p, s.n, n, res.direct,
+			fmt.Fprintf(tw, "%s%s\t%s\t%s\t%s\t%s\t\n", head,
 				fmtDur(s.median), fmtDur(s.p90), fmtDur(s.min), fmtDur(s.max), res.failureText())
 		}
 	}
@@ -167,8 +215,12 @@ func (r *report) print(w io.Writer) {
 	ratio := r.ratios()
 	if len(ratio) > 0 {
 		fmt.Fprintln(w, "\nJS-JS over Go-Go (above 1: Go connects faster); goal: Go never slower, faster where the reference takes seconds:")
-		for _, np := range r.cfg.nats {
-			v, ok := ratio[np.String()]
+		width := 22
+		for name := range ratio {
+			width = max(width, len(name))
+		}
+		for _, row := range r.ratioRows() {
+			v, ok := ratio[row.name]
 			if !ok {
 				continue
 			}
@@ -176,7 +228,7 @@ func (r *report) print(w io.Writer) {
 			if v["median"] < 1 {
 				verdict = "Go slower"
 			}
-			fmt.Fprintf(w, "  %-22s median %.2fx  p90 %.2fx  mean %.2fx  (%s)\n", np.String(), v["median"], v["p90"], v["mean"], verdict)
+			fmt.Fprintf(w, "  %-*s median %.2fx  p90 %.2fx  mean %.2fx  (%s)\n", width, row.name, v["median"], v["p90"], v["mean"], verdict)
 		}
 	}
 	fmt.Fprintln(w)
@@ -195,15 +247,23 @@ func (r *report) json(ratio map[string]map[string]float64) map[string]any {
 		if cells[c.nat.String()] == nil {
 			cells[c.nat.String()] = map[string]any{}
 		}
-		cells[c.nat.String()][c.pair.String()] = map[string]any{
+		v := map[string]any{
 			"connects": s.n + len(res.failTime), "ok": s.n, "direct": res.direct, "failures": res.failures,
 			"median_ms": ms(s.median), "p90_ms": ms(s.p90), "min_ms": ms(s.min), "max_ms": ms(s.max), "mean_ms": ms(s.mean),
 			"times_ms": times,
 		}
+		if c.relay != "" {
+			v["relay"], v["relayed"] = c.relay, res.relayed
+		}
+		cells[c.nat.String()][c.pair.key(c.relay)] = v
 	}
-	return map[string]any{
+	out := map[string]any{
 		"cells": cells, "ratio": ratio, "connects": r.cfg.connects,
 		"delay_ms": ms(r.cfg.delay), "loss_percent": r.cfg.loss,
 		"cpus": r.cpus, "loadavg": r.loadavg, "loadavg_end": r.loadavgEnd,
 	}
+	if len(r.cfg.relays) > 0 {
+		out["relays"] = r.cfg.relays
+	}
+	return out
 }
