@@ -71,6 +71,13 @@ type Node struct {
 	Address  netip.Addr     // node.address, or derived with DeriveIPv4
 	Address6 netip.Addr     // node.address6, or derived with DeriveIPv6
 	Routes   []netip.Prefix // node.routes: subnets this node serves to the network
+
+	// Relay is node.relay: the node also serves as a blind relay, on the key pair of
+	// RelaySeed(Seed), for members that cannot punch through their NATs to each other.
+	Relay bool
+	// RelayPublicKey is the public key of that key pair ([RelayPublicKey] of Seed), the
+	// key other members name in dht.relay_through; derived whether Relay is set or not.
+	RelayPublicKey PublicKey
 }
 
 // Network is the [network] table: what all members share.
@@ -97,6 +104,12 @@ type DHT struct {
 	// of a private DHT. This mirrors dht.Options.Bootstrap, so the list of public nodes
 	// lives in one place, package dht.
 	Bootstrap []Bootstrap
+
+	// RelayThrough lists dht.relay_through: the public keys of blind relays (members with
+	// node.relay, or 'hyperlan dht relay' nodes) that carry a connection to another member
+	// when no direct path opens, as between two random NATs. nil: none. It never holds this
+	// node's own RelayPublicKey: a serving node leaves its own relay out.
+	RelayThrough []PublicKey
 }
 
 // Bootstrap is one DHT bootstrap node, written "host:port" or "suggested-ip@host:port" as

@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"crypto/ed25519"
 	"encoding/binary"
 	"errors"
 	"net/netip"
@@ -18,6 +19,7 @@ const (
 	labelIPv4  = "hyperlan/v1/ipv4"
 	labelIPv6  = "hyperlan/v1/ipv6"
 	labelULA   = "hyperlan/v1/ula"
+	labelRelay = "hyperlan/v1/relay"
 )
 
 // SecretSize is the size of a network secret in bytes.
@@ -45,6 +47,21 @@ func labelHash(label string, data []byte) [32]byte {
 // member announces on and looks up. The topic is public; the secret cannot be recovered
 // from it.
 func Topic(secret []byte) [32]byte { return labelHash(labelTopic, secret) }
+
+// RelaySeed returns the seed of the key pair a node serves as a blind relay on ([node] relay),
+// H("hyperlan/v1/relay", seed), where seed is the node's own Ed25519 seed (its key file). The
+// relay needs a key pair of its own: the node's key pair is its VPN server's, and two
+// servers cannot listen on one key. Deriving it keeps the relay's public key, which other
+// members name in dht.relay_through, as stable as the node's key file, with nothing more to
+// keep secret. The seed cannot be recovered from the relay's seed or key.
+func RelaySeed(seed [32]byte) [32]byte { return labelHash(labelRelay, seed[:]) }
+
+// RelayPublicKey returns the public key of the relay key pair of the node whose Ed25519 seed
+// is seed: the Ed25519 public key of [RelaySeed](seed).
+func RelayPublicKey(seed [32]byte) PublicKey {
+	rs := RelaySeed(seed)
+	return PublicKey(ed25519.NewKeyFromSeed(rs[:])[32:])
+}
 
 // DeriveIPv4 returns the virtual IPv4 address of key inside prefix, never the prefix's
 // network or broadcast address:

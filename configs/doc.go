@@ -13,6 +13,10 @@
 //	address     = "10.77.0.1"   optional: this node's IPv4 address; derived when absent
 //	address6    = "fd..::1"     optional: its IPv6 address; derived when absent
 //	routes      = []            subnets this node serves to the others (a subnet router)
+//	relay       = false         also serve as a blind relay for members that cannot punch
+//	                            (both behind random NATs); on a key pair derived from the
+//	                            key file (see Derivations), which 'hyperlan config check'
+//	                            prints as the relay key. Meant for a member with a public address.
 //
 //	[network]               shared by all members
 //	secret_file = "lan.secret"  the network secret, 32 bytes as 64 hex digits ('hyperlan secret'); optional
@@ -21,6 +25,9 @@
 //
 //	[dht]
 //	bootstrap = ["88.99.3.86@node1.hyperdht.org:49737"]   absent: the public HyperDHT; []: none
+//	relay_through = ["..."]     blind relays for connections no punch opens: relay keys of
+//	                            members with relay = true, or of 'hyperlan dht relay' nodes;
+//	                            64 hex digits or 52 z-base-32 characters each. Absent: none
 //
 //	[[peer]]                one per other member admitted by public key
 //	name       = "nas"          required
@@ -66,4 +73,13 @@
 // and an IPv6 one never the all-zeros host. Derived addresses can collide; [Collisions]
 // finds the members that share one, and a config resolves a collision by giving one of them
 // an explicit address. See [Topic], [DeriveIPv4], [DeriveIPv6] and [DefaultIPv6Prefix].
+//
+// A node serving as a blind relay (node.relay) does so on its own key pair, whose seed is
+// derived from the node's 32-byte Ed25519 seed (the hex in the key file, decoded):
+//
+//	relay seed = H("hyperlan/v1/relay", seed)
+//	relay key  = the Ed25519 public key of the relay seed
+//
+// The relay key is what other members name in dht.relay_through, so it must stay the same
+// across versions as long as the key file does. See [RelaySeed] and [RelayPublicKey].
 package configs

@@ -75,7 +75,7 @@ func parse(name string, data []byte, read readFunc) (*Config, error) {
 	for _, t := range peers {
 		members = append(members, d.peer(t))
 	}
-	d.dht(dht, c)
+	d.dht(dht, c, members)
 	d.log(log, c)
 	d.members(c, members)
 
@@ -128,6 +128,13 @@ func (d *decoder) errorf(p position, key string, class Class, hint, format strin
 // valueError records a problem with the value of path.
 func (d *decoder) valueError(path string, class Class, hint, format string, args ...any) {
 	d.errorf(d.pos.value(path), path, class, hint, format, args...)
+}
+
+// warnf records a warning about the value of path: a problem that does not stop the node.
+func (d *decoder) warnf(path string, class Class, hint, format string, args ...any) {
+	p := d.pos.value(path)
+	d.warns = append(d.warns, &Error{File: d.file, Line: p.line, Col: p.col, Key: path, Class: class,
+		Msg: fmt.Sprintf(format, args...), Hint: hint})
 }
 
 // missing records that the required key path is absent, at its table's header.

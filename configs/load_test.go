@@ -401,30 +401,38 @@ func TestParseErrors(t *testing.T) {
 			if files == nil {
 				files = testFiles()
 			}
-			c, err := parse(testFile, []byte(tt.src), files.read)
-			var list ErrorList
-			if !errors.As(err, &list) || c != nil {
-				t.Fatalf("parse = %v, %v; want an ErrorList", c, err)
-			}
-			for i, e := range list {
-				if e.File != testFile || e.Hint == "" {
-					t.Errorf("error %d: file %q, hint %q", i, e.File, e.Hint)
-				}
-				var w wantError
-				if i < len(tt.want) {
-					w = tt.want[i]
-				}
-				got := wantError{e.Line, e.Col, e.Key, e.Class, e.Msg}
-				if got != w {
-					t.Errorf("error %d:\n got %d:%d %s [%s] %q\nwant %d:%d %s [%s] %q", i, got.line, got.col, got.key, got.class, got.msg,
-						w.line, w.col, w.key, w.class, w.msg)
-				}
-			}
-			if len(list) < len(tt.want) {
-				t.Errorf("got %d errors, want %d:\n%v", len(list), len(tt.want), list)
-			}
+			checkErrors(t, tt.src, files, tt.want)
 		})
 	}
+}
+
+// checkErrors parses src against files and checks that it fails with the errors want, in
+// order, each with a hint.
+func checkErrors(t *testing.T, src string, files memFS, want []wantError) ErrorList {
+	t.Helper()
+	c, err := parse(testFile, []byte(src), files.read)
+	var list ErrorList
+	if !errors.As(err, &list) || c != nil {
+		t.Fatalf("parse = %v, %v; want an ErrorList", c, err)
+	}
+	for i, e := range list {
+		if e.File != testFile || e.Hint == "" {
+			t.Errorf("error %d: file %q, hint %q", i, e.File, e.Hint)
+		}
+		var w wantError
+		if i < len(want) {
+			w = want[i]
+		}
+		got := wantError{e.Line, e.Col, e.Key, e.Class, e.Msg}
+		if got != w {
+			t.Errorf("error %d:\n got %d:%d %s [%s] %q\nwant %d:%d %s [%s] %q", i, got.line, got.col, got.key, got.class, got.msg,
+				w.line, w.col, w.key, w.class, w.msg)
+		}
+	}
+	if len(list) < len(want) {
+		t.Errorf("got %d errors, want %d:\n%v", len(list), len(want), list)
+	}
+	return list
 }
 
 // derivedCollision works out which members of a /30 collide: three members share its two

@@ -100,6 +100,7 @@ func (d *decoder) node(t *table, c *Config) *member {
 			if seed, ok := d.hexFile(path, f, "key file", keyFileHint(f)); ok {
 				n.Seed = seed
 				copy(n.PublicKey[:], ed25519.NewKeyFromSeed(seed[:])[32:])
+				n.RelayPublicKey = RelayPublicKey(seed)
 				m.key, m.keyOK, m.keyPath = n.PublicKey, true, path
 			}
 		}
@@ -142,6 +143,9 @@ func (d *decoder) node(t *table, c *Config) *member {
 		default:
 			n.KeepAlive = v
 		}
+	}
+	if v, _, ok := t.boolean("relay", `relay = true`); ok {
+		n.Relay = v
 	}
 	d.addresses(t, m)
 	t.finish()
@@ -214,8 +218,9 @@ func (d *decoder) addresses(t *table, m *member) {
 	}
 }
 
-// dht decodes [dht].
-func (d *decoder) dht(t *table, c *Config) {
+// dht decodes [dht]. ms are the members, the node first, to tell a relay key from a
+// member's own key.
+func (d *decoder) dht(t *table, c *Config, ms []*member) {
 	vals, paths, present := t.strings("bootstrap", `bootstrap = ["88.99.3.86@node1.hyperdht.org:49737"]`)
 	if present {
 		c.DHT.Bootstrap = []Bootstrap{}
@@ -229,8 +234,62 @@ func (d *decoder) dht(t *table, c *Config) {
 		}
 		c.DHT.Bootstrap = append(c.DHT.Bootstrap, b)
 	}
+	d.relayThrough(t, c, ms)
 	t.finish()
 }
+
+// relayThrough decodes dht.relay_through: public keys of blind relays, none twice, none a
+// member's own key (a member serves its relay on a key of its own), and this node's own
+// relay only when it serves it (it is then left out: a node does not relay through itself).
+func (d *decoder) relayThrough(t *table, c *Config, ms []*member) {
+	vals, paths, _ := t.strings("relay_through", `relay_through = ["<relay public key, 64 hex digits>"]`)
+	const keyHint = "name a relay by the relay key 'hyperlan config check' prints for a member with relay = true in [node], " +
+		"or by the key 'hyperlan dht relay' prints: 64 hex digits or 52 z-base-32 characters"
+	seen := map[PublicKey]string{}
+	self := ms[0]
+	for i, s := range vals {
+		k, err := ParsePublicKey(s)
+		if err != nil {
+			d.valueError(paths[i], ClassKey, keyHint, "%s", strings.TrimPrefix(err.Error(), "configs: "))
+			continue
+		}
+		if first, ok := seen[k]; ok {
+			d.valueError(paths[i], ClassDuplicate, "list each relay once", "relay key is listed already (%s)", d.where(first))
+			continue
+		}
+		seen[k] = paths[i]
+		if m := memberWithKey(ms, k); m != nil {
+			d.valueError(paths[i], ClassKey,
+				"a member's relay serves on a key of its own, derived from its key file: use the relay key 'hyperlan config check' prints on that member, whose [node] needs relay = true",
+				"%s is the public key of %s, not of a relay", shortKeyText(k), m.what)
+			continue
+		}
+		if self.keyOK && k == c.Node.RelayPublicKey {
+			if !c.Node.Relay {
+				d.valueError(paths[i], ClassKey, "set relay = true in [node] to serve it, or name another member's relay",
+					"%s is this node's own relay key, but this node does not serve as a relay", shortKeyText(k))
+				continue
+			}
+			d.warnf(paths[i], ClassKey, "a config shared by several members may list every relay; this node's own is skipped",
+				"%s is this node's own relay: it serves it to the others and does not relay through itself", shortKeyText(k))
+			continue
+		}
+		c.DHT.RelayThrough = append(c.DHT.RelayThrough, k)
+	}
+}
+
+// memberWithKey returns the member whose public key is k, or nil.
+func memberWithKey(ms []*member, k PublicKey) *member {
+	for _, m := range ms {
+		if m.keyOK && m.key == k {
+			return m
+		}
+	}
+	return nil
+}
+
+// shortKeyText shortens a key for messages: its first 8 hex digits and an ellipsis.
+func shortKeyText(k PublicKey) string { return k.String()[:8] + "..." }
 
 // parseBootstrap parses "[suggested-ip@]host:port"; msg says what is wrong.
 func parseBootstrap(s string) (b Bootstrap, msg string) {

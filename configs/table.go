@@ -54,6 +54,19 @@ func (t *table) integer(key, example string) (n int64, path string, ok bool) {
 	return n, path, ok
 }
 
+// boolean returns key's boolean value.
+func (t *table) boolean(key, example string) (b bool, path string, ok bool) {
+	v, path, present := t.get(key)
+	if !present {
+		return false, path, false
+	}
+	b, ok = v.(bool)
+	if !ok {
+		t.d.typeError(path, "a boolean", v, example)
+	}
+	return b, path, ok
+}
+
 // strings returns key's array of strings and the path of each element; present is true for
 // an empty array too. Elements of another type are reported and left out.
 func (t *table) strings(key, example string) (vals, paths []string, present bool) {

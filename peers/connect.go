@@ -104,11 +104,11 @@ func (e *Engine) install(s *session) error {
 	if old != nil {
 		old.close(ErrReplaced)
 	}
-	path := "direct"
+	path, relayed := "direct", false
 	if info, ok := e.node.ConnInfo(s.conn); ok {
-		path = info.String()
+		path, relayed = info.String(), info.Relayed()
 	}
-	e.log.Info("peer up", "peer", name, "key", s.key, "initiator", s.conn.IsInitiator(), "path", path)
+	e.log.Info("peer up", "peer", name, "key", s.key, "initiator", s.conn.IsInitiator(), "relayed", relayed, "path", path)
 	e.poke()
 	return nil
 }

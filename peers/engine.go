@@ -72,7 +72,14 @@ type Engine struct {
 	node   *dht.Node
 	dev    tun.Device
 	router Router
-	server *dht.Server
+
+	// relayThrough picks the blind relay of each connection (dht.relay_through); nil when
+	// the config names none.
+	relayThrough dht.RelaySelector
+	relayKeys    []configs.PublicKey // the keys relayThrough picks from
+	// relayKP is the key pair this node serves as a blind relay on (node.relay, derived
+	// with configs.RelaySeed); nil when it does not serve.
+	relayKP *dht.KeyPair
 
 	// Own addresses: host prefixes (/32, /128) and the subnets this node serves. No peer
 	// may claim them.
@@ -94,6 +101,8 @@ type Engine struct {
 	dirty     bool                            // guarded by mu; the router's config may be out of date
 	announced time.Time                       // guarded by mu; when the topic was last announced
 	listened  bool                            // guarded by mu; the server is listening
+	server    *dht.Server                     // guarded by mu; replaced when a Listen fails (dht closes it)
+	relay     *dht.BlindRelay                 // guarded by mu; the relay this node serves, once announced
 	closing   bool                            // guarded by mu; shutdown has begun
 
 	wake chan struct{} // capacity 1: something for routineManage to look at
@@ -146,6 +155,15 @@ func New(cfg *configs.Config, deps Deps) (e *Engine, err error) {
 	if err := checkConfig(cfg); err != nil {
 		return nil, err
 	}
+	var relayKP *dht.KeyPair
+	if cfg.Node.Relay {
+		rs := configs.RelaySeed(cfg.Node.Seed)
+		k, err := dht.NewKeyPair(rs[:])
+		if err != nil {
+			return nil, fmt.Errorf("peers: relay key pair: %w", err)
+		}
+		relayKP = &k
+	}
 	log := deps.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -183,7 +201,7 @@ func New(cfg *configs.Config, deps Deps) (e *Engine, err error) {
 		}
 		deps.Router = r
 	}
-	e = newEngine(cfg, kp, deps, log)
+	e = newEngine(cfg, kp, relayKP, deps, log)
 	if shared != nil {
 		shared.engine.Store(e)
 	}

@@ -15,9 +15,9 @@ import (
 )
 
 // newEngine builds the engine on its deps; nothing runs yet.
-func newEngine(cfg *configs.Config, kp dht.KeyPair, deps Deps, log *slog.Logger) *Engine {
+func newEngine(cfg *configs.Config, kp dht.KeyPair, relayKP *dht.KeyPair, deps Deps, log *slog.Logger) *Engine {
 	e := &Engine{
-		cfg: cfg, kp: kp, self: cfg.Node.PublicKey, log: log, timing: defaultTiming,
+		cfg: cfg, kp: kp, relayKP: relayKP, self: cfg.Node.PublicKey, log: log, timing: defaultTiming,
 		node: deps.Node, dev: deps.TUN, router: deps.Router,
 		peers:   make(map[configs.PublicKey]*peer),
 		refused: make(map[configs.PublicKey]time.Time),
@@ -48,13 +48,31 @@ func newEngine(cfg *configs.Config, kp dht.KeyPair, deps Deps, log *slog.Logger)
 	for _, pc := range cfg.Peers {
 		e.peers[pc.PublicKey] = &peer{key: pc.PublicKey, name: pc.Name, configured: true, cfg: pc}
 	}
-	e.server = e.node.CreateServer(dht.ServerOptions{
+	var relays [][32]byte
+	for _, k := range cfg.DHT.RelayThrough {
+		if relayKP != nil && k == configs.PublicKey(relayKP.PublicKey) {
+			continue // not through itself; configs leaves it out too
+		}
+		relays = append(relays, k)
+		e.relayKeys = append(e.relayKeys, k)
+	}
+	if len(relays) > 0 {
+		e.relayThrough = dht.Relays(relays...)
+	}
+	e.server = e.newServer()
+	e.rebuildLocked()
+	return e
+}
+
+// newServer makes the VPN's DHT server (not listening yet).
+func (e *Engine) newServer() *dht.Server {
+	return e.node.CreateServer(dht.ServerOptions{
 		Firewall:     e.firewall,
 		OnConnection: e.accept,
 		OnMessage:    e.onDatagram,
+		RelayThrough: e.relayThrough,
+		OnUpgrade:    e.onUpgrade,
 	})
-	e.rebuildLocked()
-	return e
 }
 
 // start applies the first router config and starts the goroutines.
@@ -67,12 +85,17 @@ func (e *Engine) start() error {
 		return err
 	}
 	e.log.Info("engine up", "name", e.cfg.Node.Name, "key", e.self, "interface", e.dev.Name(),
-		"ipv4", e.cfg.Node.Address, "ipv6", e.cfg.Node.Address6, "secret", e.secret != nil, "peers", len(e.cfg.Peers))
+		"ipv4", e.cfg.Node.Address, "ipv6", e.cfg.Node.Address6, "secret", e.secret != nil, "peers", len(e.cfg.Peers),
+		"relay_through", len(e.relayKeys), "relay", e.relayKP != nil)
 	e.wg.Add(4)
 	go e.routineReadTUN()
 	go e.routineWriteTUN()
 	go e.routineManage()
 	go e.routineDiscover()
+	if e.relayKP != nil {
+		e.wg.Add(1)
+		go e.routineRelay()
+	}
 	return nil
 }
 
@@ -108,7 +131,13 @@ func (e *Engine) shutdown() {
 		if announced {
 			e.node.Unannounce(ctx, e.topic, e.kp)
 		}
-		e.server.Close(ctx)
+		e.mu.Lock()
+		server, relay := e.server, e.relay
+		e.mu.Unlock()
+		server.Close(ctx)
+		if relay != nil {
+			relay.Close(ctx)
+		}
 		cancel()
 
 		e.conns.Range(func(_, v any) bool {

@@ -113,7 +113,8 @@ func (e *Engine) wantedLocked(p *peer, now time.Time) bool {
 // next attempt.
 func (e *Engine) routineDial(ctx context.Context, p *peer, relays []netip.AddrPort) {
 	defer e.wg.Done()
-	c, err := e.node.Connect(ctx, p.key, &dht.ConnectOptions{KeyPair: e.kp, Nodes: relays, OnMessage: e.onDatagram})
+	c, err := e.node.Connect(ctx, p.key, &dht.ConnectOptions{KeyPair: e.kp, Nodes: relays, OnMessage: e.onDatagram,
+		RelayThrough: e.relayThrough, OnUpgrade: e.onUpgrade})
 	e.mu.Lock()
 	if cancel := p.dialing; cancel != nil {
 		cancel()
@@ -146,7 +147,10 @@ func (e *Engine) routineDial(ctx context.Context, p *peer, relays []netip.AddrPo
 func (e *Engine) routineDiscover() {
 	defer e.wg.Done()
 	for wait := time.Second; ; wait = min(2*wait, time.Minute) {
-		err := e.server.Listen(e.ctx, e.kp)
+		e.mu.Lock()
+		srv := e.server
+		e.mu.Unlock()
+		err := srv.Listen(e.ctx, e.kp)
 		if err == nil {
 			e.mu.Lock()
 			e.listened = true
@@ -165,6 +169,16 @@ func (e *Engine) routineDiscover() {
 		if !e.sleep(wait) {
 			return
 		}
+		// A failed Listen (its first announcement failed) has closed the server: listen
+		// again on a new one.
+		e.mu.Lock()
+		if e.closing {
+			e.mu.Unlock()
+			return
+		}
+		e.server = e.newServer()
+		e.mu.Unlock()
+		srv.Close(e.ctx)
 	}
 	if e.secret == nil {
 		return

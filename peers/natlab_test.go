@@ -38,7 +38,10 @@ type labMember struct {
 	host   *interop.Host
 	seed   [32]byte
 	routes []netip.Prefix
-	byNew  bool // New makes the node, device and router itself (the CLI's way)
+	byNew  bool                // New makes the node, device and router itself (the CLI's way)
+	peers  []*labMember        // configured peers ([[peer]]); none on a network with a secret
+	relay  bool                // node.relay
+	relays []configs.PublicKey // dht.relay_through
 	ip4    netip.Addr
 	ip6    netip.Addr
 	e      *Engine
@@ -123,6 +126,12 @@ func TestNATLabMesh(t *testing.T) {
 	}
 }
 
+// key returns m's public key.
+func (m *labMember) key() configs.PublicKey {
+	kp, _ := dht.NewKeyPair(m.seed[:])
+	return configs.PublicKey(kp.PublicKey)
+}
+
 // stop closes m's engine.
 func (m *labMember) stop(t *testing.T) {
 	t.Helper()
@@ -188,6 +197,13 @@ func (m *labMember) start(t *testing.T, secret []byte, boot []rpc.BootstrapNode)
 		Node: configs.Node{Name: m.name, Seed: m.seed, PublicKey: key, Interface: "hl0", MTU: configs.DefaultMTU,
 			KeepAlive: configs.DefaultKeepAlive, Address: m.ip4, Address6: m.ip6, Routes: m.routes},
 		Network: configs.Network{Secret: secret, IPv4: net4, IPv6: net6},
+		DHT:     configs.DHT{RelayThrough: m.relays},
+	}
+	cfg.Node.Relay, cfg.Node.RelayPublicKey = m.relay, configs.RelayPublicKey(m.seed)
+	for _, o := range m.peers {
+		ip4, _ := configs.DeriveIPv4(net4, o.key())
+		ip6, _ := configs.DeriveIPv6(net6, o.key())
+		cfg.Peers = append(cfg.Peers, configs.Peer{Name: o.name, PublicKey: o.key(), Address: ip4, Address6: ip6})
 	}
 	for _, b := range boot {
 		cfg.DHT.Bootstrap = append(cfg.DHT.Bootstrap, configs.Bootstrap{Host: b.Host, Port: b.Port})

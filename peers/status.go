@@ -23,8 +23,12 @@ type Status struct {
 	Network6  netip.Prefix      `json:"network_ipv6"`
 	Secret    bool              `json:"secret"`    // members may join by the network secret
 	Listening bool              `json:"listening"` // the DHT server is announced
-	Counters  Counters          `json:"counters"`
-	Peers     []PeerStatus      `json:"peers"` // by name, then key
+	// RelayThrough lists the blind relays connections may go through (dht.relay_through).
+	RelayThrough []configs.PublicKey `json:"relay_through,omitempty"`
+	// Relay is the blind relay this node serves (node.relay); nil when it serves none.
+	Relay    *RelayStatus `json:"relay,omitempty"`
+	Counters Counters     `json:"counters"`
+	Peers    []PeerStatus `json:"peers"` // by name, then key
 }
 
 // PeerStatus is what the engine knows of one member.
@@ -36,14 +40,16 @@ type PeerStatus struct {
 	IPv6       netip.Addr        `json:"ipv6,omitzero"`
 	Routes     []netip.Prefix    `json:"routes,omitempty"` // subnets accepted from the member
 
-	Connected bool           `json:"connected"`
-	Path      string         `json:"path,omitempty"` // "direct", "lan", "holepunch" or "relay"
-	Relayed   bool           `json:"relayed"`
-	Remote    netip.AddrPort `json:"remote,omitzero"` // the UDP address of the connection
-	Initiator bool           `json:"initiator"`       // this node dialled the connection
-	Since     time.Time      `json:"since,omitzero"`  // when the connection came up
-	RTT       time.Duration  `json:"rtt"`             // of the reliable stream; 0 before the first pong
-	Sessions  int            `json:"sessions"`        // connections that came up since New
+	Connected bool              `json:"connected"`
+	Path      string            `json:"path,omitempty"`  // "direct", "lan", "holepunch" or "relay"
+	Relayed   bool              `json:"relayed"`         // Path is "relay": through a blind relay
+	Upgraded  bool              `json:"upgraded"`        // started through a blind relay, moved to Path
+	Relay     configs.PublicKey `json:"relay,omitzero"`  // the blind relay, while Relayed or once Upgraded
+	Remote    netip.AddrPort    `json:"remote,omitzero"` // the UDP address of the connection
+	Initiator bool              `json:"initiator"`       // this node dialled the connection
+	Since     time.Time         `json:"since,omitzero"`  // when the connection came up
+	RTT       time.Duration     `json:"rtt"`             // of the reliable stream; 0 before the first pong
+	Sessions  int               `json:"sessions"`        // connections that came up since New
 
 	BytesIn    uint64    `json:"bytes_in"`
 	BytesOut   uint64    `json:"bytes_out"`
@@ -77,11 +83,13 @@ func (e *Engine) Status() Status {
 		Name: e.cfg.Node.Name, PublicKey: e.self, Interface: e.dev.Name(), MTU: e.dev.MTU(),
 		IPv4: e.cfg.Node.Address, IPv6: e.cfg.Node.Address6, Routes: slices.Clone(e.cfg.Node.Routes),
 		Network4: n.IPv4, Network6: n.IPv6, Secret: e.secret != nil,
-		Counters: e.counters.snapshot(),
+		Counters:     e.counters.snapshot(),
+		RelayThrough: slices.Clone(e.relayKeys),
 	}
 	now := time.Now()
 	e.mu.Lock()
 	st.Listening = e.listened
+	st.Relay = e.relayStatusLocked()
 	for _, p := range e.peers {
 		st.Peers = append(st.Peers, e.peerStatusLocked(p, now))
 	}
@@ -123,7 +131,10 @@ func (e *Engine) peerStatusLocked(p *peer, now time.Time) PeerStatus {
 		ps.Remote = remoteAddr(s.conn)
 		ps.Path = "direct"
 		if info, ok := e.node.ConnInfo(s.conn); ok {
-			ps.Path, ps.Relayed = info.Path.String(), info.Relayed()
+			ps.Path, ps.Relayed, ps.Upgraded = info.Path.String(), info.Relayed(), info.Upgraded
+			if info.Relayed() || info.Upgraded {
+				ps.Relay = info.Relay
+			}
 			if info.Remote.IsValid() {
 				ps.Remote = info.Remote
 			}

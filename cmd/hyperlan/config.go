@@ -56,8 +56,11 @@ editors jump to, each with a hint on the line below, and exits 2:
   hyperlan: error: home.toml: 2 problems
 
 A good config prints what it derives on stdout: this node's name, public key,
-interface, addresses, the network's prefixes and DHT topic, the bootstrap nodes and the
-peers with their addresses (derived from their public keys where the config gives none).
+interface, addresses, the network's prefixes and DHT topic, the bootstrap nodes, the
+blind relays it connects through (dht.relay_through), its own relay key (the key the
+others put in their relay_through when this node has relay = true in [node]; derived
+from the key file) and the peers with their addresses (derived from their public keys
+where the config gives none).
 Problems that do not stop the node, such as a key file other users can read, are
 printed on stderr as warnings:
 
@@ -209,6 +212,16 @@ func printSummary(w io.Writer, cfg *configs.Config) {
 	default:
 		fmt.Fprintf(tw, "dht\t%s\n", strings.Join(b, ", "))
 	}
+	if len(s.DHT.RelayThrough) > 0 {
+		fmt.Fprintf(tw, "relays\t%s (blind relays for members no holepunch reaches)\n", strings.Join(s.DHT.RelayThrough, ", "))
+	} else {
+		fmt.Fprintf(tw, "relays\tnone (relay_through): a member behind a random NAT reaches another only by its relays\n")
+	}
+	if n.Relay {
+		fmt.Fprintf(tw, "relay key\t%s (serving as a blind relay: the others name this key in relay_through)\n", s.Node.RelayPublicKey)
+	} else {
+		fmt.Fprintf(tw, "relay key\t%s (not serving; relay = true in [node] serves it)\n", s.Node.RelayPublicKey)
+	}
 	fmt.Fprintf(tw, "log\t%s, %s\n", s.Log.Level, s.Log.Format)
 	tw.Flush()
 
@@ -279,6 +292,10 @@ type (
 		Address6   string   `json:"address6"`
 		Addresses  []string `json:"-"` // with prefix lengths, for people
 		Routes     []string `json:"routes"`
+		// Relay is node.relay: the node serves as a blind relay, on the key pair derived from
+		// its key file whose public key is RelayPublicKey (derived either way).
+		Relay          bool   `json:"relay"`
+		RelayPublicKey string `json:"relayPublicKey"`
 	}
 	networkJSON struct {
 		IPv4       string `json:"ipv4"`
@@ -289,6 +306,9 @@ type (
 	dhtJSON struct {
 		Public    bool     `json:"public"`    // the public HyperDHT bootstrap nodes
 		Bootstrap []string `json:"bootstrap"` // the config's list; empty when public or private-first
+		// RelayThrough lists dht.relay_through, the blind relays' keys; this node's own relay
+		// is left out.
+		RelayThrough []string `json:"relayThrough"`
 	}
 	logJSON struct {
 		Level  string `json:"level"`
@@ -314,9 +334,10 @@ func summarize(cfg *configs.Config) *configSummaryJS {
 				netip.PrefixFrom(n.Address6, nw.IPv6.Bits()).String(),
 			},
 			Routes: prefixStrings(n.Routes),
+			Relay:  n.Relay, RelayPublicKey: n.RelayPublicKey.String(),
 		},
 		Network: networkJSON{IPv4: nw.IPv4.String(), IPv6: nw.IPv6.String(), SecretFile: nw.SecretFile},
-		DHT:     dhtJSON{Public: cfg.DHT.Bootstrap == nil, Bootstrap: []string{}},
+		DHT:     dhtJSON{Public: cfg.DHT.Bootstrap == nil, Bootstrap: []string{}, RelayThrough: []string{}},
 		Log:     logJSON{Level: strings.ToLower(cfg.Log.Level.String()), Format: cfg.Log.Format},
 		Peers:   make([]peerJSON, len(cfg.Peers)),
 	}
@@ -325,6 +346,9 @@ func summarize(cfg *configs.Config) *configSummaryJS {
 	}
 	for _, b := range cfg.DHT.Bootstrap {
 		s.DHT.Bootstrap = append(s.DHT.Bootstrap, b.String())
+	}
+	for _, k := range cfg.DHT.RelayThrough {
+		s.DHT.RelayThrough = append(s.DHT.RelayThrough, k.String())
 	}
 	for i, p := range cfg.Peers {
 		s.Peers[i] = peerEntry(p)

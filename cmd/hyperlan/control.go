@@ -74,6 +74,7 @@ type vpnStatus struct {
 	Engine  string       `json:"engine"` // "peers"; "starting" until the engine is made
 	Node    nodeStatus   `json:"node"`
 	Network networkJSON  `json:"network"`
+	DHT     dhtJSON      `json:"dht"`
 	Peers   []peerStatus `json:"peers"`
 }
 
@@ -81,6 +82,16 @@ type nodeStatus struct {
 	nodeJSON
 	Listening bool         `json:"listening"` // announced on the DHT, accepting members
 	Drops     dropCounters `json:"drops"`
+	// RelayServer is the blind relay the node serves (node.relay); absent when it does not.
+	RelayServer *relayServerStatus `json:"relayServer,omitempty"`
+}
+
+// relayServerStatus is the blind relay a node serves.
+type relayServerStatus struct {
+	Serving  bool `json:"serving"`  // announced on the DHT; false while it starts
+	Sessions int  `json:"sessions"` // connections of members to it since it started
+	Pairings int  `json:"pairings"` // pairs of streams it joined
+	Active   int  `json:"active"`   // pairs relayed now
 }
 
 // dropCounters count the packets the data plane did not deliver, by reason.
@@ -101,7 +112,9 @@ type peerStatus struct {
 	Listed    bool       `json:"listed"`              // a [[peer]] of the config; false: admitted by the network secret
 	Connected bool       `json:"connected"`           // a session is up
 	Path      string     `json:"path,omitempty"`      // when connected: "direct", "lan", "holepunch" or "relay"
-	Relayed   bool       `json:"relayed"`             // the connection goes through a relay
+	Relayed   bool       `json:"relayed"`             // the connection goes through a blind relay
+	Upgraded  bool       `json:"upgraded"`            // it started through a blind relay and moved to path
+	Relay     string     `json:"relay,omitempty"`     // the blind relay's key, when relayed or upgraded
 	Remote    string     `json:"remote,omitempty"`    // when connected: the peer's UDP address, host:port
 	Since     *time.Time `json:"since,omitempty"`     // when connected: since when
 	RTTMs     float64    `json:"rttMs,omitempty"`     // round-trip time in milliseconds, when known

@@ -28,15 +28,17 @@ func fakeStatus() *vpnStatus {
 		Engine:  "peers",
 		Node: nodeStatus{
 			nodeJSON: nodeJSON{Name: "desktop", PublicKey: strings.Repeat("8a", 32), Interface: "hyperlan0", MTU: 1280,
-				Address: "10.77.31.7", Address6: "fd5a:1f3e:90c2::7", Routes: []string{}},
-			Listening: true,
-			Drops:     dropCounters{NoRoute: 3, Spoofed: 1},
+				Address: "10.77.31.7", Address6: "fd5a:1f3e:90c2::7", Routes: []string{}, Relay: true, RelayPublicKey: strings.Repeat("2c", 32)},
+			Listening:   true,
+			Drops:       dropCounters{NoRoute: 3, Spoofed: 1},
+			RelayServer: &relayServerStatus{Serving: true, Sessions: 4, Pairings: 2, Active: 1},
 		},
 		Network: networkJSON{IPv4: "10.77.0.0/16", IPv6: "fd5a:1f3e:90c2::/64", SecretFile: "/etc/hyperlan/home.secret", Topic: strings.Repeat("4b", 32)},
+		DHT:     dhtJSON{Bootstrap: []string{"203.0.113.7:49737"}, RelayThrough: []string{strings.Repeat("e1", 32)}},
 		Peers: []peerStatus{
 			{
 				peerJSON: peerJSON{Name: "laptop", PublicKey: strings.Repeat("6f", 32), Address: "10.77.3.4", Address6: "fd5a:1f3e:90c2::4", Routes: []string{}},
-				Listed:   true, Connected: true, Path: "holepunch", Remote: "198.51.100.9:4012", Since: &since, RTTMs: 12.3,
+				Listed:   true, Connected: true, Path: "holepunch", Upgraded: true, Relay: strings.Repeat("e1", 32), Remote: "198.51.100.9:4012", Since: &since, RTTMs: 12.3,
 				RxBytes: 1258291, TxBytes: 90112, RxPackets: 1001, TxPackets: 998, LastSeen: &seen,
 			},
 			{
@@ -46,7 +48,7 @@ func fakeStatus() *vpnStatus {
 			},
 			{
 				peerJSON:  peerJSON{Name: "phone", PublicKey: strings.Repeat("a3", 32), Address: "10.77.1.2", Address6: "fd5a:1f3e:90c2::2", Routes: []string{}},
-				Connected: true, Path: "relay", Relayed: true, Remote: "203.0.113.5:49737", Since: &since, RTTMs: 2.25, LastSeen: &seen,
+				Connected: true, Path: "relay", Relayed: true, Relay: strings.Repeat("e1", 32), Remote: "203.0.113.5:49737", Since: &since, RTTMs: 2.25, LastSeen: &seen,
 			},
 		},
 	}
@@ -301,12 +303,15 @@ func TestStatusCommands(t *testing.T) {
 		"config      /etc/hyperlan/home.toml\n",
 		"network     10.77.0.0/16, fd5a:1f3e:90c2::/64, topic 4b4b4b4b...\n",
 		"dht         announced, accepting members\n",
+		"relays      through e1e1e1e1... when no holepunch connects\n",
+		"relay key   " + strings.Repeat("2c", 32) + "\n",
+		"relay       serving: 4 sessions, 2 pairings, 1 active\n",
 		"dropped     3 no route, 1 spoofed source\n",
 		"peers       2 of 3 connected\n",
-		"NAME    ADDRESS     STATE      PATH       RTT    LAST SEEN\n",
-		"laptop  10.77.3.4   connected  holepunch  12ms   ",
-		"nas     10.77.0.10  -          -          -      never\n",
-		"phone   10.77.1.2   connected  relay      2.3ms  ",
+		"NAME    ADDRESS     STATE      PATH                  RTT    LAST SEEN\n",
+		"laptop  10.77.3.4   connected  holepunch (upgraded)  12ms   ",
+		"nas     10.77.0.10  -          -                     -      never\n",
+		"phone   10.77.1.2   connected  relay                 2.3ms  ",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status output lacks %q:\n%s", want, out)
@@ -315,9 +320,10 @@ func TestStatusCommands(t *testing.T) {
 
 	out = runOK("peers", "--socket", path)
 	for _, want := range []string{
-		"NAME    PUBLIC KEY   ADDRESS     ADDRESS6            STATE      PATH       REMOTE             RTT    RX       TX        LAST SEEN  BY      ROUTES          LAST ERROR\n",
-		"laptop  6f6f6f6f...  10.77.3.4   fd5a:1f3e:90c2::4   connected  holepunch  198.51.100.9:4012  12ms   1.2 MiB  88.0 KiB  ",
-		"nas     38383838...  10.77.0.10  fd5a:1f3e:90c2::10  -          -          -                  -      0 B      0 B       never      key     192.168.1.0/24  remote stopped answering\n",
+		"NAME    PUBLIC KEY   ADDRESS     ADDRESS6            STATE      PATH                  REMOTE             RTT    RX       TX        LAST SEEN  BY      ROUTES          LAST ERROR\n",
+		"laptop  6f6f6f6f...  10.77.3.4   fd5a:1f3e:90c2::4   connected  holepunch (upgraded)  198.51.100.9:4012  12ms   1.2 MiB  88.0 KiB  ",
+		"nas     38383838...  10.77.0.10  fd5a:1f3e:90c2::10  -          -                     -                  -      0 B      0 B       never      key     192.168.1.0/24  remote stopped answering\n",
+		"phone   a3a3a3a3...  10.77.1.2   fd5a:1f3e:90c2::2   connected  relay                 203.0.113.5:49737  2.3ms  ",
 		"  secret  -               -\n",
 	} {
 		if !strings.Contains(out, want) {
@@ -346,7 +352,8 @@ func TestStatusCommands(t *testing.T) {
 			t.Errorf("peers --json line %d: %s", i, l)
 		}
 	}
-	if !strings.Contains(lines[0], `"rttMs":12.3,`) || !strings.Contains(lines[1], `"nextDial":"2026-05-01T10:00:30Z"`) ||
+	if !strings.Contains(lines[0], `"upgraded":true,"relay":"e1e1`) || !strings.Contains(lines[2], `"path":"relay","relayed":true,"upgraded":false,"relay":"e1e1`) ||
+		!strings.Contains(lines[0], `"rttMs":12.3,`) || !strings.Contains(lines[1], `"nextDial":"2026-05-01T10:00:30Z"`) ||
 		strings.Contains(lines[1], `"path"`) {
 		t.Errorf("peers --json field spelling:\n%s", strings.Join(lines, "\n"))
 	}

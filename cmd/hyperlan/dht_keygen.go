@@ -44,7 +44,7 @@ func runDHTKeygen(ctx context.Context, c *cli, args []string) error {
 	if err := parseFlagsNoArgs(fs, args); err != nil {
 		return err
 	}
-	line, err := kf.keyPair()
+	line, _, err := kf.keyPair()
 	if err != nil {
 		return err
 	}

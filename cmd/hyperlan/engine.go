@@ -31,6 +31,7 @@ type engineStatus struct {
 	MTU       int    // the device's, as last seen; 0 if unknown
 	Listening bool
 	Drops     dropCounters
+	Relay     *relayServerStatus // nil when the node serves no blind relay
 	Peers     []peerStatus
 }
 
@@ -62,6 +63,9 @@ func (e peersEngine) Status() engineStatus {
 		},
 		Peers: make([]peerStatus, 0, len(st.Peers)),
 	}
+	if r := st.Relay; r != nil {
+		out.Relay = &relayServerStatus{Serving: r.Serving, Sessions: r.Sessions, Pairings: r.Pairings, Active: r.Active}
+	}
 	for _, p := range st.Peers {
 		ps := peerStatus{
 			peerJSON: peerJSON{Name: p.Name, PublicKey: p.PublicKey.String(), Address: addrString(p.IPv4),
@@ -70,6 +74,7 @@ func (e peersEngine) Status() engineStatus {
 			Connected: p.Connected,
 			Path:      p.Path,
 			Relayed:   p.Relayed,
+			Upgraded:  p.Upgraded,
 			Since:     timeOrNil(p.Since),
 			RTTMs:     float64(p.RTT) / float64(time.Millisecond),
 			RxBytes:   p.BytesIn,
@@ -82,6 +87,9 @@ func (e peersEngine) Status() engineStatus {
 		}
 		if p.Remote.IsValid() {
 			ps.Remote = p.Remote.String()
+		}
+		if p.Relay != (configs.PublicKey{}) {
+			ps.Relay = p.Relay.String()
 		}
 		out.Peers = append(out.Peers, ps)
 	}

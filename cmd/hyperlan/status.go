@@ -31,19 +31,33 @@ several, -i names the interface of the one to ask.
   addresses   10.77.31.7, fd5a:1f3e:90c2::8c1e:3b5:d7a2:1b9
   network     10.77.0.0/16, fd5a:1f3e:90c2::/64, topic 4b1d93c0...
   dht         announced, accepting members
-  peers       1 of 2 connected
+  relays      through 2ce0d7d9... when no holepunch connects
+  peers       2 of 3 connected
 
   NAME    ADDRESS     STATE      PATH       RTT   LAST SEEN
   laptop  10.77.3.4   connected  holepunch  12ms  1s ago
   nas     10.77.0.10  -          -          -     never
+  phone   10.77.9.12  connected  relay      48ms  2s ago
+
+PATH is how a connection reaches the peer: direct, lan (a private address behind the
+same NAT), holepunch (through both NATs) or relay (through a blind relay of
+dht.relay_through, when no holepunch connects, as between two random NATs);
+"(upgraded)" follows a path a relayed connection moved to once a later punch
+succeeded. A node with relay = true in [node] shows the blind relay it serves and its
+relay key, which the other members put in their relay_through:
+
+  relay key   2ce0d7d96d06ecba77b394cbc418b1534b4f5681fcf653fdb451cdff46be7601
+  relay       serving: 4 sessions, 2 pairings, 1 active
 
 Flags:
   -i INTERFACE   ask the daemon of this interface (/run/hyperlan/INTERFACE.sock)
   --socket PATH  ask the daemon on this control socket (as given to 'hyperlan up')
   --json         print the daemon's status as one JSON line: {"version":...,"pid":...,
                  "config":...,"started":...,"engine":...,"node":{...},
-                 "network":{...},"peers":[...]}, each peer as 'hyperlan peers --json'
-                 prints it
+                 "network":{...},"dht":{...},"peers":[...]}, node and dht as 'hyperlan
+                 config check --json' prints them (node with "listening", "drops" and,
+                 when it serves a relay, "relayServer":{"serving":true,"sessions":4,
+                 "pairings":2,"active":1}), each peer as 'hyperlan peers --json' prints it
 
 Exit status: 0 on success; 1 if the control socket cannot be used (not root) or the
 daemon does not answer; 2 for bad flags, or when several daemons run and -i is
@@ -60,7 +74,8 @@ List the peers of the running 'hyperlan up', one per line: the members this node
 admits, listed in its config by public key or proved to know the network secret. For
 each: its name, public key (shortened; --json has it whole), addresses, whether it is
 connected and how (direct, lan: at a private address behind the same NAT, holepunch:
-through both NATs, relay: through a blind relay), the peer's UDP address, the
+through both NATs, relay: through a blind relay; "(upgraded)" when a relayed connection
+moved to that path), the peer's UDP address (the relay's while relayed), the
 round-trip time, the IP bytes received from it and sent to it, when it was last heard
 from, whether it is a member by its key (listed in the config) or by the network
 secret, the subnets it serves, and why its last connection ended.
@@ -78,12 +93,14 @@ Flags:
   --json         print one JSON line per peer instead:
                  {"name":"laptop","publicKey":"<hex>","address":"10.77.3.4",
                   "address6":...,"routes":[],"listed":true,"connected":true,
-                  "path":"holepunch","relayed":false,"remote":"198.51.100.9:4012",
+                  "path":"holepunch","relayed":false,"upgraded":false,
+                  "remote":"198.51.100.9:4012",
                   "since":"2026-05-01T09:00:00Z","rttMs":12.1,"rxBytes":1258291,
                   "txBytes":90112,"rxPackets":1001,"txPackets":998,
                   "lastSeen":"2026-05-01T10:00:00Z","lastError":...,"nextDial":...}
                  (path, remote, since, rttMs, lastSeen, lastError and nextDial are
-                 absent when unknown or not applying)
+                 absent when unknown or not applying; "relay":"<hex>", the blind
+                 relay's key, is present when relayed or upgraded)
 
 Exit status: as 'hyperlan status': 0 on success; 1 if the control socket cannot be
 used (not root) or the daemon does not answer; 2 for bad flags, or when several
@@ -241,6 +258,17 @@ func printStatus(w io.Writer, st *vpnStatus, now time.Time) {
 	default:
 		fmt.Fprintf(tw, "dht\tnot announced yet\n")
 	}
+	if len(st.DHT.RelayThrough) > 0 {
+		keys := make([]string, len(st.DHT.RelayThrough))
+		for i, k := range st.DHT.RelayThrough {
+			keys[i] = short(k)
+		}
+		fmt.Fprintf(tw, "relays\tthrough %s when no holepunch connects\n", strings.Join(keys, ", "))
+	}
+	if n.Relay {
+		fmt.Fprintf(tw, "relay key\t%s\n", n.RelayPublicKey)
+		fmt.Fprintf(tw, "relay\t%s\n", relayServerText(n.RelayServer))
+	}
 	if d := dropSummary(n.Drops); d != "" {
 		fmt.Fprintf(tw, "dropped\t%s\n", d)
 	}
@@ -259,7 +287,7 @@ func printStatus(w io.Writer, st *vpnStatus, now time.Time) {
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "NAME\tADDRESS\tSTATE\tPATH\tRTT\tLAST SEEN\n")
 	for _, p := range st.Peers {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.Address, state(p), orDash(p.Path), rtt(p.RTTMs), lastSeen(p.LastSeen, now))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.Address, state(p), pathText(p), rtt(p.RTTMs), lastSeen(p.LastSeen, now))
 	}
 	tw.Flush()
 }
@@ -278,7 +306,7 @@ func printPeers(w io.Writer, peers []peerStatus, now time.Time) {
 			by = "secret"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			p.Name, short(p.PublicKey), orDash(p.Address), orDash(p.Address6), state(p), orDash(p.Path),
+			p.Name, short(p.PublicKey), orDash(p.Address), orDash(p.Address6), state(p), pathText(p),
 			orDash(p.Remote), rtt(p.RTTMs), byteSize(p.RxBytes), byteSize(p.TxBytes), lastSeen(p.LastSeen, now), by,
 			orDash(strings.Join(p.Routes, ",")), orDash(oneLine(p.LastError)))
 	}
@@ -301,6 +329,27 @@ func dropSummary(d dropCounters) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// pathText is a peer's PATH column: "direct", "lan", "holepunch" or "relay", with
+// "(upgraded)" when the connection started through a blind relay and moved to that path;
+// "-" when not connected.
+func pathText(p peerStatus) string {
+	switch {
+	case p.Path == "":
+		return "-"
+	case p.Upgraded:
+		return p.Path + " (upgraded)"
+	}
+	return p.Path
+}
+
+// relayServerText describes the blind relay the node serves.
+func relayServerText(r *relayServerStatus) string {
+	if r == nil || !r.Serving {
+		return "starting (not announced yet)"
+	}
+	return fmt.Sprintf("serving: %d sessions, %d pairings, %d active", r.Sessions, r.Pairings, r.Active)
 }
 
 func state(p peerStatus) string {

@@ -238,6 +238,8 @@ func configChanges(old, cfg *configs.Config) (moved, later []string) {
 		{o.MTU != n.MTU, "node.mtu", false},
 		{o.ListenPort != n.ListenPort, "node.listen_port", false},
 		{o.KeepAlive != n.KeepAlive, "node.keep_alive", false},
+		{o.Relay != n.Relay, "node.relay", false},
+		{!slices.Equal(old.DHT.RelayThrough, cfg.DHT.RelayThrough), "dht.relay_through", false},
 		{!slices.Equal(old.DHT.Bootstrap, cfg.DHT.Bootstrap) || (old.DHT.Bootstrap == nil) != (cfg.DHT.Bootstrap == nil), "dht.bootstrap", false},
 		{old.Log != cfg.Log, "log", false},
 	} {
@@ -283,6 +285,7 @@ func (d *daemon) status() *vpnStatus {
 		Engine:  "starting",
 		Node:    nodeStatus{nodeJSON: sum.Node},
 		Network: sum.Network,
+		DHT:     sum.DHT,
 		Peers:   []peerStatus{},
 	}
 	if eng == nil {
@@ -292,7 +295,7 @@ func (d *daemon) status() *vpnStatus {
 		return st
 	}
 	es := eng.Status()
-	st.Engine, st.Node.Listening, st.Node.Drops = es.Name, es.Listening, es.Drops
+	st.Engine, st.Node.Listening, st.Node.Drops, st.Node.RelayServer = es.Name, es.Listening, es.Drops, es.Relay
 	if es.MTU > 0 {
 		st.Node.MTU = es.MTU
 	}

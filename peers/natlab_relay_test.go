@@ -1,0 +1,112 @@
+package peers
+
+// Blind-relay fallback in the NAT lab (natlab_test.go's helpers): two members behind random
+// NATs, which no holepunch connects, and a public member serving as a blind relay:
+//
+//	public 192.0.2.0/24:  dht (bootstrapper + 3 persistent nodes), r (a member, relay = true)
+//	ra [random NAT] ── a (a member)
+//	rb [random NAT] ── b (a member)
+//
+// The members admit each other by key ([[peer]], no secret). Without relay_through a and b
+// do not connect (the holepunch aborts); with r's relay key in relay_through they ping each
+// other through the tunnel, and their status shows the relay path. Root, ip, nft and
+// conntrack are needed: skipped without them, failed under HYPERLAN_REQUIRE_NETNS=1.
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hyperlan/hyperlan/configs"
+	"github.com/hyperlan/hyperlan/interop"
+)
+
+func TestNATLabRelay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the NAT lab takes tens of seconds")
+	}
+	nl := interop.NewNATLab(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	start := time.Now()
+
+	boot := startLabDHT(t, nl.PublicHost("dht"))
+	ra := nl.Router("ra", interop.RouterOptions{NAT: interop.NATRandom})
+	rb := nl.Router("rb", interop.RouterOptions{NAT: interop.NATRandom})
+	a := &labMember{name: "a", host: ra.Host("a")}
+	b := &labMember{name: "b", host: rb.Host("b")}
+	r := &labMember{name: "r", host: nl.PublicHost("r"), relay: true}
+	for i, m := range []*labMember{a, b, r} {
+		m.seed[0], m.seed[1] = 0x52, byte(i+1) // fixed keys, for runs that compare
+	}
+	a.peers, b.peers, r.peers = []*labMember{b, r}, []*labMember{a, r}, []*labMember{a, b}
+	relayKey := configs.RelayPublicKey(r.seed)
+
+	r.start(t, nil, boot)
+	a.start(t, nil, boot)
+	b.start(t, nil, boot)
+	waitFor(t, ctx, 30*time.Second, "r serves its relay", func() bool {
+		st := r.e.Status().Relay
+		return st != nil && st.Serving && st.PublicKey == relayKey
+	})
+	// Without relay_through: a reaches r (public) but never b.
+	labPing(t, ctx, a, r.ip4, 20*time.Second)
+	var failed PeerStatus
+	waitFor(t, ctx, 20*time.Second, "a's dial of b fails", func() bool {
+		failed, _ = peerStatusOf(a.e, b.key())
+		return !failed.Connected && failed.LastError != ""
+	})
+	if !strings.Contains(failed.LastError, "HOLEPUNCH_ABORTED") {
+		t.Errorf("a's dial of b failed with %q, want HOLEPUNCH_ABORTED", failed.LastError)
+	}
+	if out, err := a.host.Run(ctx, "ping", "-c", "1", "-W", "1", b.ip4.String()); err == nil {
+		t.Fatalf("a pings b without a relay:\n%s", out)
+	}
+	t.Logf("%v: without relay_through a cannot reach b: %s", time.Since(start).Round(time.Millisecond), failed.LastError)
+
+	// With relay_through: through r's relay.
+	for _, m := range []*labMember{a, b} {
+		m.stop(t)
+		m.relays = []configs.PublicKey{relayKey}
+		m.start(t, nil, boot)
+	}
+	mark := time.Now()
+	labPing(t, ctx, a, b.ip4, 20*time.Second)
+	t.Logf("%v: a pings b %v after the restart with relay_through", time.Since(start).Round(time.Millisecond), time.Since(mark).Round(time.Millisecond))
+	labPing(t, ctx, b, a.ip4, 5*time.Second)
+	labPing(t, ctx, a, b.ip6, 5*time.Second)
+	for _, pair := range [][2]*labMember{{a, b}, {b, a}} {
+		st, _ := peerStatusOf(pair[0].e, pair[1].key())
+		if !st.Connected || st.Path != "relay" || !st.Relayed || st.Upgraded || st.Relay != relayKey || st.Remote.Addr() != r.host.Addr() {
+			t.Errorf("%s sees %s: connected %v, path %q, relayed %v, upgraded %v, relay %v, remote %v; want through relay %v at %v",
+				pair[0].name, pair[1].name, st.Connected, st.Path, st.Relayed, st.Upgraded, st.Relay, st.Remote, relayKey, r.host.Addr())
+		}
+	}
+	if st := a.e.Status(); len(st.RelayThrough) != 1 || st.RelayThrough[0] != relayKey || st.Relay != nil {
+		t.Errorf("a's status: relay_through %v, relay %+v", st.RelayThrough, st.Relay)
+	}
+	if st := r.e.Status().Relay; st == nil || st.Active < 1 || st.Pairings < 1 {
+		t.Errorf("r's relay: %+v, want a pairing active", st)
+	}
+	// r itself is reached directly: a public member needs no relay.
+	if st, _ := peerStatusOf(a.e, r.key()); !st.Connected || st.Relayed {
+		t.Errorf("a sees r: %+v, want a direct connection", st)
+	}
+	for _, m := range []*labMember{a, b, r} {
+		m.stop(t)
+	}
+	t.Logf("%v in all", time.Since(start).Round(time.Millisecond))
+}
+
+// waitFor polls cond until it holds, or fails the test after d.
+func waitFor(t *testing.T, ctx context.Context, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			t.Fatalf("%s: not within %v", what, d)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
