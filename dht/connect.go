@@ -60,6 +60,11 @@ type ConnectOptions struct {
 	// OnUpgrade, when set, is called on a goroutine of its own when a connection that started
 	// through a relay moves to a direct path; info is the new [ConnInfo].
 	OnUpgrade func(c *Conn, info ConnInfo)
+
+	// noWaitOpen returns the connection once its stream is connected, before the server's
+	// secret-stream header arrived: the relay leg writes its pairing request at once, as the
+	// reference does.
+	noWaitOpen bool
 }
 
 // Connect opens an encrypted connection to the server listening on remotePublicKey
@@ -142,8 +147,9 @@ type connector struct {
 	attempts      int
 	puncher       *holepunch.Puncher // set once holepunching started; the latest attempt's
 	punch         *punchRun
-	rounds        int  // holepunch messages sent, over every attempt
-	directRunning bool // a direct attempt (holepunch, LAN ping) runs
+	rounds        int         // holepunch messages sent, over every attempt
+	directRunning bool        // a direct attempt (holepunch, LAN ping) runs
+	found         atomic.Bool // a direct path was offered
 
 	keepAlive time.Duration // the session's keep-alive; 0: the node's
 
@@ -196,6 +202,8 @@ func (c *connector) run(ctx context.Context) (*Conn, socketChoice, error) {
 		conn, err := c.startRelayed(ctx, choice)
 		return conn, choice, err
 	}
+	// A direct path: the rounds stop at once (the puncher stays until its socket is held).
+	c.bgCancel()
 	if err := c.raw.Connect(choice.sock, udx.StreamID(c.payload.UDX.ID), choice.addr); err != nil && !errors.Is(err, udx.ErrAlreadyConnected) {
 		c.abandon()
 		return nil, socketChoice{}, err
@@ -210,6 +218,9 @@ func (c *connector) run(ctx context.Context) (*Conn, socketChoice, error) {
 		return nil, socketChoice{}, err
 	}
 	c.n.recordConn(conn, c.raw, info)
+	if c.opts.noWaitOpen {
+		return conn, choice, nil
+	}
 	if err := c.waitOpen(ctx, conn); err != nil {
 		return nil, socketChoice{}, err
 	}
@@ -291,6 +302,7 @@ func (c *connector) onFirstPacket(sock *udx.Socket, from netip.AddrPort) bool {
 	if c.leg.isRelay(sock, from) {
 		return true
 	}
+	c.found.Store(true)
 	if c.reply == nil {
 		if c.early == nil {
 			c.early, c.earlyAt = sock, from

@@ -128,6 +128,9 @@ func (c *connector) startDirect(r *handshakeReply, first bool) {
 
 // offer proposes a path; the first one offered wins.
 func (c *connector) offer(ch socketChoice) {
+	if ch.path != PathRelay {
+		c.found.Store(true)
+	}
 	select {
 	case c.connect <- ch:
 	default:
@@ -317,6 +320,12 @@ func (pr *punchRun) tryLater(ctx context.Context) error {
 // abort tells the server we give up (best effort) and returns err; the connector then stops
 // the puncher.
 func (pr *punchRun) abort(ctx context.Context, serverRelay records.RelayInfo, err error) error {
+	if pr.c.found.Load() {
+		// A direct path was found meanwhile (a fast-open punch got through while our NAT was still
+		// unclassified, say): an abort would make the server drop the stream it is about
+		// to get.
+		return err
+	}
 	pr.send(ctx, serverRelay.PeerAddress, serverRelay.RelayAddress, &records.HolepunchPayload{
 		Error: records.ConnErrorAborted, Firewall: records.FirewallUnknown,
 	})
@@ -336,6 +345,9 @@ type roundReply struct {
 // server said about itself.
 func (pr *punchRun) send(ctx context.Context, peer, relay netip.AddrPort, payload *records.HolepunchPayload) (*roundReply, error) {
 	c := pr.c
+	if err := ctx.Err(); err != nil {
+		return nil, err // rpc.Request would send it all the same
+	}
 	c.mu.Lock()
 	payload.Round = uint64(c.rounds)
 	c.rounds++

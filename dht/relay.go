@@ -135,7 +135,9 @@ func (l *relayLeg) start(raw *udx.Stream, onPaired func(relayPath), onFail func(
 func (l *relayLeg) pair(raw *udx.Stream) (relayPath, error) {
 	ctx, cancel := context.WithTimeout(l.ctx, relayPairTimeout)
 	defer cancel()
-	conn, choice, err := l.n.dial(ctx, l.key, &ConnectOptions{}, l.keepAlive)
+	// The pairing request goes out right behind our secret-stream header; the relay's header
+	// comes with its answer (a relay that never answers fails the pairing's timeout).
+	conn, choice, err := l.n.dial(ctx, l.key, &ConnectOptions{noWaitOpen: true}, l.keepAlive)
 	if err != nil {
 		return relayPath{}, ErrRelayAborted.with("connecting to the relay", err)
 	}
