@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/hyperlan/hyperlan/dht/ktable"
 	"github.com/hyperlan/hyperlan/dht/records"
@@ -215,4 +216,44 @@ func TestAddressClasses(t *testing.T) {
 			t.Errorf("%s: private %v reserved %v bogon %v, want %v %v %v", c.addr, isPrivate(a), isReserved(a), isBogon(a), c.private, c.reserved, c.bogon)
 		}
 	}
+}
+
+// TestListenAgainAfterFailedAnnounce: a Listen whose first announcement fails (the node is cut
+// off) leaves the server open and not listening; Listen works again once the network is back
+// (the reference's server stops listening and may listen again; a laptop that boots offline).
+func TestListenAgainAfterFailedAnnounce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tn := newTestnet(t, 4)
+		n := tn.nodes[1]
+		self := n.LocalAddr().Addr()
+		tn.net.SetFilter(func(from, to netip.AddrPort, _ []byte) bool { return from.Addr() != self && to.Addr() != self })
+		kp, _ := NewKeyPair(seed(0x67))
+		srv := n.CreateServer(ServerOptions{OnConnection: func(c *Conn) {
+			defer c.Close()
+			io.Copy(c, c)
+			c.CloseWrite()
+		}})
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := srv.Listen(ctx, kp)
+		cancel()
+		if err == nil || errors.Is(err, ErrServerClosed) {
+			t.Fatalf("Listen while cut off: %v, want a failure that leaves the server open", err)
+		}
+		select {
+		case <-srv.Done():
+			t.Fatal("the server closed")
+		default:
+		}
+		tn.net.SetFilter(nil)
+		if err := srv.Listen(context.Background(), kp); err != nil {
+			t.Fatalf("Listen again: %v", err)
+		}
+		c, err := tn.nodes[2].Connect(context.Background(), kp.PublicKey, nil)
+		if err != nil {
+			t.Fatalf("Connect: %v", err)
+		}
+		echo(t, c)
+		c.Close()
+		srv.Close(context.Background())
+	})
 }

@@ -206,7 +206,8 @@ func (c *connector) run(ctx context.Context) (*Conn, socketChoice, error) {
 	c.bgCancel()
 	if err := c.raw.Connect(choice.sock, udx.StreamID(c.payload.UDX.ID), choice.addr); err != nil && !errors.Is(err, udx.ErrAlreadyConnected) {
 		c.abandon()
-		return nil, socketChoice{}, err
+		// The server may have connected, opened and destroyed its end before we got here.
+		return nil, socketChoice{}, ErrPeerConnectionFailed.with("the stream closed before it connected", err)
 	}
 	// The socket is held before the puncher that may own it goes.
 	c.n.holdSocket(choice.sock, c.raw)

@@ -118,7 +118,9 @@ func (n *Node) CreateServer(opts ServerOptions) *Server {
 // Listen starts accepting connections to kp (the node's default key pair when kp is the zero
 // value) and announces the server; it returns once the first announcement is done, which is
 // the reference's 'listening' event. It fails with ErrAlreadyListening, ErrKeyPairAlreadyUsed
-// when another server of the node has kp, ErrServerClosed or ErrNodeDestroyed.
+// when another server of the node has kp, ErrServerClosed or ErrNodeDestroyed. When the first
+// announcement fails (no node answered, or ctx ended) the server is left as before the call:
+// not listening, not closed, and Listen may be called again.
 func (s *Server) Listen(ctx context.Context, kp KeyPair) error {
 	if kp.SecretKey == nil {
 		kp = s.n.defaultKeyPair
@@ -161,10 +163,42 @@ func (s *Server) Listen(ctx context.Context, kp KeyPair) error {
 		store.RetainForward(target, record)
 	}
 	if err := ann.start(ctx); err != nil {
-		s.closeNow()
+		s.unlisten(ann, target)
 		return fmt.Errorf("dht: listen: %w", err)
 	}
 	return nil
+}
+
+// unlisten undoes a Listen whose first announcement failed: the server stops answering for
+// the key and may Listen again, as the reference's server does (its _stopListening); it is not
+// closed.
+func (s *Server) unlisten(ann *announcer, target [32]byte) {
+	ann.stop(context.Background(), false)
+	s.mu.Lock()
+	if s.ann != ann {
+		s.mu.Unlock()
+		return // closed meanwhile
+	}
+	s.ann, s.listening, s.kp, s.target = nil, false, KeyPair{}, [32]byte{}
+	var pending []*serverHandshake
+	for _, h := range s.handshakes {
+		pending = append(pending, h)
+	}
+	s.mu.Unlock()
+	n := s.n
+	n.mu.Lock()
+	mine := n.servers[target] == s
+	if mine {
+		delete(n.servers, target)
+	}
+	store := n.store
+	n.mu.Unlock()
+	if mine && store != nil {
+		store.ReleaseForward(target)
+	}
+	for _, h := range pending {
+		h.abort()
+	}
 }
 
 // Refresh announces the server again now instead of at the next scheduled time (useful after
