@@ -566,8 +566,18 @@ func TestConnMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-gr.ch
-	if gr.msgs[0] != "ping" || gr.msgs[1] != "" || gi.msgs[0] != "pong" {
+	if err := ci.SendBefore([]byte("late"), time.Now().Add(-time.Second)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("SendBefore a passed deadline: %v", err)
+	}
+	if err := ci.SendBefore([]byte("soon"), time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	<-gr.ch
+	if gr.msgs[0] != "ping" || gr.msgs[1] != "" || gr.msgs[2] != "soon" || gi.msgs[0] != "pong" {
 		t.Fatalf("messages %q, %q", gr.msgs, gi.msgs)
+	}
+	if n, final := ci.MaxMessage(); n != 1152-MessageOverhead || final {
+		t.Fatalf("MaxMessage %d, %v; want %d, false", n, final, 1152-MessageOverhead)
 	}
 
 	// A replayed envelope is dropped; garbage and short ones too.
@@ -579,10 +589,10 @@ func TestConnMessages(t *testing.T) {
 	hookR.Deliver(make([]byte, 40))
 	hookR.Deliver([]byte{}) // hyperdht's plain relay probe
 	st := cr.Stats()
-	if st.MessagesReceived != 2 || st.MessagesReplayed != 1 || st.MessagesRejected != 3 {
+	if st.MessagesReceived != 3 || st.MessagesReplayed != 1 || st.MessagesRejected != 3 {
 		t.Fatalf("Stats after bad envelopes = %+v", st)
 	}
-	if ci.Stats().MessagesSent != 2 {
+	if ci.Stats().MessagesSent != 3 {
 		t.Fatalf("sender Stats = %+v", ci.Stats())
 	}
 
@@ -599,6 +609,12 @@ func TestConnMessages(t *testing.T) {
 	}
 	if err := c.TrySend(nil); !errors.Is(err, ErrNoMessages) {
 		t.Fatalf("TrySend without datagrams: %v", err)
+	}
+	if err := c.SendBefore(nil, time.Now().Add(time.Second)); !errors.Is(err, ErrNoMessages) {
+		t.Fatalf("SendBefore without datagrams: %v", err)
+	}
+	if n, final := c.MaxMessage(); n != 0 || final {
+		t.Fatalf("MaxMessage without datagrams: %d, %v", n, final)
 	}
 	if err := c.SetWriteDeadline(time.Now()); !errors.Is(err, ErrNoDeadline) {
 		t.Fatalf("SetWriteDeadline without a raw deadline: %v", err)

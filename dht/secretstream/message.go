@@ -2,6 +2,7 @@ package secretstream
 
 import (
 	"sync/atomic"
+	"time"
 )
 
 // MessageHook carries the raw stream's datagrams to a Conn. A UDX stream's
@@ -75,6 +76,32 @@ func (c *Conn) TrySend(b []byte) error {
 		return ErrNoMessages
 	}
 	return c.sendMessage(b, s.TrySend)
+}
+
+// SendBefore is Send through the raw stream's SendBefore (udx.Stream.SendBefore):
+// it waits for room to send until deadline at the latest, and then drops the
+// message with os.ErrDeadlineExceeded.
+func (c *Conn) SendBefore(b []byte, deadline time.Time) error {
+	s, ok := c.raw.(interface {
+		SendBefore([]byte, time.Time) error
+	})
+	if !ok {
+		return ErrNoMessages
+	}
+	return c.sendMessage(b, func(m []byte) error { return s.SendBefore(m, deadline) })
+}
+
+// MaxMessage returns the longest message Send takes now, from the raw stream's
+// MaxMessage (udx.Stream.MaxMessage) less the envelope, and whether that limit is
+// final (the raw stream's path MTU search has ended). It returns 0, false when the
+// raw stream has no MaxMessage method.
+func (c *Conn) MaxMessage() (n int, final bool) {
+	s, ok := c.raw.(interface{ MaxMessage() (int, bool) })
+	if !ok {
+		return 0, false
+	}
+	n, final = s.MaxMessage()
+	return max(n-MessageOverhead, 0), final
 }
 
 func (c *Conn) sendMessage(b []byte, send func([]byte) error) error {

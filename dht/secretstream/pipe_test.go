@@ -215,6 +215,17 @@ func (e *pipeEnd) Send(b []byte) error {
 
 func (e *pipeEnd) TrySend(b []byte) error { return e.Send(b) }
 
+// SendBefore is Send, failing as a full queue would once deadline has passed.
+func (e *pipeEnd) SendBefore(b []byte, deadline time.Time) error {
+	if !time.Now().Before(deadline) {
+		return os.ErrDeadlineExceeded
+	}
+	return e.Send(b)
+}
+
+// MaxMessage is that of a UDX stream at its base MTU, searching.
+func (e *pipeEnd) MaxMessage() (int, bool) { return 1152, false }
+
 func (e *pipeEnd) deliver() {
 	defer close(e.msgDone)
 	for m := range e.msgs {

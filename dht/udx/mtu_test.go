@@ -2,6 +2,7 @@ package udx
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net/netip"
 	"slices"
@@ -247,4 +248,36 @@ func TestMTURouteCapsSearch(t *testing.T) {
 			t.Errorf("after ChangeRemote on a 1300 route: ceiling %d", ceiling)
 		}
 	})
+}
+
+// MaxMessage reports the message limit of the confirmed MTU and whether the search is over:
+// MTUBase's payload and not final after connect; after the search MTUMax's, or that of the
+// narrower path, and final. Send and SendBefore take exactly that much.
+func TestMaxMessage(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newStreamPair(t, netsim.Options{Delay: time.Millisecond}, StreamOptions{}, StreamOptions{})
+		base := MaxPayload(MTUBase, false)
+		if n, final := p.a.MaxMessage(); n != base || final {
+			t.Errorf("at connect: MaxMessage %d, %v; want %d, false", n, final, base)
+		}
+		// No wait is needed on a path without a send queue, so a passed deadline is no error.
+		if err := p.a.SendBefore(make([]byte, base), time.Now().Add(-time.Second)); err != nil {
+			t.Errorf("SendBefore %d bytes: %v", base, err)
+		}
+		if err := p.a.SendBefore(make([]byte, base+1), time.Now().Add(time.Second)); !errors.Is(err, ErrMessageTooLarge) {
+			t.Errorf("SendBefore %d bytes: %v, want ErrMessageTooLarge", base+1, err)
+		}
+	})
+	for _, pathMTU := range []int{0, 1400} {
+		synctest.Test(t, func(t *testing.T) {
+			opts, want := netsim.Options{}, MTUMax
+			if pathMTU > 0 {
+				opts.MTU, want = pathMTU-28, 1392
+			}
+			p, _ := mtuTransfer(t, opts)
+			if n, final := p.a.MaxMessage(); n != MaxPayload(want, false) || !final {
+				t.Errorf("path %d: after the search MaxMessage %d, %v; want %d, true", pathMTU, n, final, MaxPayload(want, false))
+			}
+		})
+	}
 }

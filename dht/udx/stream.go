@@ -507,15 +507,33 @@ func (s *Stream) Err() error {
 // deadline (os.ErrDeadlineExceeded), and returns net.ErrClosed if the stream
 // or the socket is closed meanwhile. As with UDP, success does not mean
 // delivery.
-func (s *Stream) Send(b []byte) error { return s.send(b, true) }
+func (s *Stream) Send(b []byte) error { return s.send(b, true, time.Time{}) }
 
 // TrySend is Send without waiting: when the socket's send queue is full the
 // message is dropped and TrySend returns ErrSendQueueFull (udx-native's
 // trySend likewise does not wait for the datagram to leave). On the portable
 // path, which has no queue, it is Send.
-func (s *Stream) TrySend(b []byte) error { return s.send(b, false) }
+func (s *Stream) TrySend(b []byte) error { return s.send(b, false, time.Time{}) }
 
-func (s *Stream) send(b []byte, wait bool) error {
+// SendBefore is Send waiting for room in the socket's send queue until deadline at
+// the latest (and the write deadline, if earlier): when no room came in time the
+// message is dropped and SendBefore returns os.ErrDeadlineExceeded, at once if
+// deadline has passed. A sender that must not be held up for long (a VPN's
+// device reader) gets back-pressure from a busy socket this way without a
+// stuck one blocking it.
+func (s *Stream) SendBefore(b []byte, deadline time.Time) error { return s.send(b, true, deadline) }
+
+// MaxMessage returns the longest message Send takes now (the payload of a
+// packet of the confirmed path MTU), and whether the MTU search has ended:
+// until then the path may carry more and the limit grows as probes are acked.
+// It starts again at MTUBase when the stream connects or changes remote.
+func (s *Stream) MaxMessage() (n int, final bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.c.mss, s.c.mtu.state == mtuComplete
+}
+
+func (s *Stream) send(b []byte, wait bool, before time.Time) error {
 	s.mu.Lock()
 	switch {
 	case s.destroyed || s.c.closed:
@@ -534,6 +552,9 @@ func (s *Stream) send(b []byte, wait bool) error {
 	s.c.stats.PacketsSent++
 	sock, to, deadline := s.sock, s.c.remote, s.writeDL
 	s.mu.Unlock()
+	if !before.IsZero() && (deadline.IsZero() || before.Before(deadline)) {
+		deadline = before
+	}
 	// The datagram is queued without the stream's lock: a wait for room holds up
 	// nothing else of the stream.
 	return sock.send(head[:], b, to, wait, deadline, s.done)
