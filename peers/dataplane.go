@@ -15,10 +15,20 @@ import (
 
 // The data plane, after wireguard-go's device/send.go and receive.go: one goroutine reads
 // batches from the device and sends each packet as one encrypted datagram on its member's
-// connection (TrySend: never waiting, never the reliable stream); datagrams from members are
-// checked and queued, on the socket goroutines that deliver them, for one goroutine that
-// writes them to the device in batches. Buffers come from fixed pools: nothing is allocated
-// per packet.
+// connection (never the reliable stream); datagrams from members are checked and queued, on
+// the socket goroutines that deliver them, for one goroutine that writes them to the device
+// in batches. Buffers come from fixed pools: nothing is allocated per packet.
+//
+// Back-pressure. When a connection's socket send queue is full, the device reader waits for
+// room (up to sendWait), and when the device's queue is full, a socket goroutine waits for it
+// (up to rxWait): the reader stops reading and bursts wait in the kernel's queues (the TUN
+// queue, the UDP receive buffer), where the sender's TCP sees them as local congestion,
+// rather than being dropped here as loss, which TCP retransmits. This is what wireguard-go
+// does (its queues block). The waits are bounded so that one stuck connection or device
+// cannot stall the others: after a wait for a session timed out, that session's packets are
+// dropped at once when its queue is full (and counted as SendDropped) for sendBackoff or
+// until its queue takes a packet again (a slow connection, not a stuck one), and likewise
+// packets from members after a wait for the device timed out.
 
 // Sizes of the data plane's buffers.
 const (
@@ -27,6 +37,20 @@ const (
 	rxBufSize = 2048
 	// rxQueue is how many packets from members may wait for the device.
 	rxQueue = 256
+)
+
+// Bounds of the data plane's waits (see Back-pressure above).
+const (
+	// sendWait is how long the device reader waits for room in a connection's send queue:
+	// many times the few hundred microseconds the socket's writer needs for a batch, so that
+	// a busy machine does not make it drop, and short enough that a stuck connection costs
+	// the other members little.
+	sendWait = 5 * time.Millisecond
+	// sendBackoff is how long a session's packets are not waited for after a wait timed out.
+	sendBackoff = 100 * time.Millisecond
+	// rxWait and rxBackoff are the same for a socket goroutine waiting for the device.
+	rxWait    = 5 * time.Millisecond
+	rxBackoff = 100 * time.Millisecond
 )
 
 // rxPoolSize returns the size and number of the buffers of packets for dev. A device that
@@ -52,6 +76,8 @@ type bufferPool struct {
 	made atomic.Int32
 	max  int32
 	size int
+
+	noWait atomic.Int64 // unix nanoseconds until which receive does not wait (rxBackoff)
 }
 
 func newBufferPool(max, size int) *bufferPool {
@@ -83,21 +109,31 @@ func (p *bufferPool) put(b *buffer) {
 
 // counters are the data plane's drop counts (see [Counters]).
 type counters struct {
-	noRoute, noSession, sendDropped, tooBig, fragmented atomic.Uint64
-	spoofed, malformed, recvDropped, deviceErrors       atomic.Uint64
+	noRoute, noSession, sendDropped, tooBig, mtuPending, fragmented atomic.Uint64
+	spoofed, malformed, recvDropped, deviceErrors                   atomic.Uint64
 }
 
 func (c *counters) snapshot() Counters {
 	return Counters{
 		NoRoute: c.noRoute.Load(), NoSession: c.noSession.Load(), SendDropped: c.sendDropped.Load(),
-		TooBig: c.tooBig.Load(), Fragmented: c.fragmented.Load(), Spoofed: c.spoofed.Load(),
-		Malformed: c.malformed.Load(), RecvDropped: c.recvDropped.Load(), DeviceErrors: c.deviceErrors.Load(),
+		TooBig: c.tooBig.Load(), MTUPending: c.mtuPending.Load(), Fragmented: c.fragmented.Load(),
+		Spoofed: c.spoofed.Load(), Malformed: c.malformed.Load(), RecvDropped: c.recvDropped.Load(),
+		DeviceErrors: c.deviceErrors.Load(),
 	}
 }
 
-// sender is what the data plane sends datagrams with: a *dht.Conn.
+// sender is what the data plane sends datagrams with: a *dht.Conn (secret-stream messages on
+// a UDX stream).
 type sender interface {
+	// TrySend sends b, dropping it with udx.ErrSendQueueFull when the socket's send queue
+	// is full.
 	TrySend(b []byte) error
+	// SendBefore sends b, waiting for room in the send queue until deadline; then it drops
+	// b with os.ErrDeadlineExceeded.
+	SendBefore(b []byte, deadline time.Time) error
+	// MaxMessage returns the largest datagram the connection takes now (the payload of the
+	// path MTU confirmed so far) and whether the path MTU search has ended.
+	MaxMessage() (n int, final bool)
 }
 
 // routineReadTUN reads packets from the device until it is closed; any other read error
@@ -161,14 +197,20 @@ func (e *Engine) route(pkt, scratch []byte) {
 	e.send(p, s, pkt, scratch)
 }
 
-// send sends pkt on s and keeps the session's path size current: the largest packet that
-// went through, or the floor after a packet no larger was refused (the path changed).
+// send sends pkt on s. A packet larger than the connection takes is sent in fragments when
+// it is IPv4 without DF. Otherwise the sender is told the path's MTU with ICMP
+// "fragmentation needed" or ICMPv6 "packet too big", but only once the connection's path
+// MTU search has ended: before that (the first tens of milliseconds to a few seconds of a
+// session) the limit is the UDX base size, which the path almost always exceeds, and the
+// kernel would keep that small MTU for the destination for 10 minutes (TCP connections
+// opened meanwhile would keep their small segments for their whole life). Such packets are
+// dropped without an answer and counted as MTUPending; TCP sends them again after its
+// retransmission timeout, when the search is usually over. For IPv6 no other choice is
+// correct either: a "packet too big" below 1280 bytes is not taken as an MTU (RFC 8200
+// section 5), so the sender would keep sending and losing the same packets.
 func (e *Engine) send(p *peer, s *session, pkt, scratch []byte) {
-	err := s.dg.TrySend(pkt)
+	err := e.transmit(s, pkt)
 	if err == nil {
-		if len(pkt) > int(s.fits.Load()) {
-			s.fits.Store(int32(len(pkt)))
-		}
 		p.txBytes.Add(uint64(len(pkt)))
 		p.txPackets.Add(1)
 		return
@@ -177,16 +219,26 @@ func (e *Engine) send(p *peer, s *session, pkt, scratch []byte) {
 		e.counters.sendDropped.Add(1)
 		return
 	}
-	fits := int(s.fits.Load())
-	if len(pkt) <= fits {
-		fits = e.floor
-		s.fits.Store(int32(fits))
+	limit, final := s.maxMessage()
+	if limit >= len(pkt) {
+		// The search raised the limit since: send it after all.
+		if e.transmit(s, pkt) != nil {
+			e.counters.sendDropped.Add(1)
+			return
+		}
+		p.txBytes.Add(uint64(len(pkt)))
+		p.txPackets.Add(1)
+		return
 	}
 	if pkt[0]>>4 == 4 && binary.BigEndian.Uint16(pkt[6:])&ipv4DF == 0 {
 		e.counters.fragmented.Add(1)
-		sent := fragmentIPv4(pkt, fits, scratch, s.dg.TrySend)
+		sent := fragmentIPv4(pkt, limit, scratch, func(b []byte) error { return e.transmit(s, b) })
 		p.txPackets.Add(uint64(sent))
 		p.txBytes.Add(uint64(len(pkt)))
+		return
+	}
+	if !final {
+		e.counters.mtuPending.Add(1)
 		return
 	}
 	e.counters.tooBig.Add(1)
@@ -194,13 +246,31 @@ func (e *Engine) send(p *peer, s *session, pkt, scratch []byte) {
 	if b == nil {
 		return
 	}
-	out := appendTooBig(b.data[:tun.Headroom], pkt, fits)
+	out := appendTooBig(b.data[:tun.Headroom], pkt, limit)
 	b.n = len(out) - tun.Headroom
 	if b.n == 0 {
 		e.rx.put(b)
 		return
 	}
 	e.queue(b)
+}
+
+// transmit sends one datagram on s, waiting up to sendWait for room in the socket's send
+// queue unless a wait for s timed out within sendBackoff (see Back-pressure).
+func (e *Engine) transmit(s *session, b []byte) error {
+	now := time.Now()
+	if now.UnixNano() < s.noWait.Load() {
+		err := s.dg.TrySend(b)
+		if err == nil {
+			s.noWait.Store(0) // the queue drains again: the connection is slow, not stuck
+		}
+		return err
+	}
+	err := s.dg.SendBefore(b, now.Add(sendWait))
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		s.noWait.Store(now.Add(sendBackoff).UnixNano())
+	}
+	return err
 }
 
 // onDatagram is the DHT's datagram callback of every connection: it runs on a socket
@@ -232,15 +302,60 @@ func (e *Engine) receive(p *peer, pkt []byte) {
 	p.rxBytes.Add(uint64(len(pkt)))
 	p.rxPackets.Add(1)
 	b := e.rx.get()
-	if b == nil {
-		e.counters.recvDropped.Add(1)
-		return
+	if b != nil {
+		b.n = copy(b.data[tun.Headroom:], pkt)
+		select {
+		case e.toTUN <- b:
+			if e.rx.noWait.Load() != 0 {
+				e.rx.noWait.Store(0) // the device takes packets again
+			}
+			return
+		default:
+		}
 	}
-	b.n = copy(b.data[tun.Headroom:], pkt)
-	e.queue(b)
+	e.receiveWait(b, pkt)
 }
 
-// queue hands b to routineWriteTUN, or drops it when the queue is full.
+// receiveWait queues pkt for the device when it is behind: it waits for a buffer (b is nil)
+// and for room in the queue, up to rxWait in all unless a wait timed out within rxBackoff
+// (see Back-pressure), and drops pkt otherwise. b holds pkt already when not nil.
+func (e *Engine) receiveWait(b *buffer, pkt []byte) {
+	now := time.Now()
+	if now.UnixNano() < e.rx.noWait.Load() {
+		e.counters.recvDropped.Add(1)
+		if b != nil {
+			e.rx.put(b)
+		}
+		return
+	}
+	t := time.NewTimer(rxWait)
+	defer t.Stop()
+	if b == nil {
+		select {
+		case b = <-e.rx.free:
+			b.n = copy(b.data[tun.Headroom:], pkt)
+		case <-t.C:
+			e.rx.noWait.Store(now.Add(rxBackoff).UnixNano())
+			e.counters.recvDropped.Add(1)
+			return
+		case <-e.ctx.Done():
+			e.counters.recvDropped.Add(1)
+			return
+		}
+	}
+	select {
+	case e.toTUN <- b:
+		return
+	case <-t.C:
+		e.rx.noWait.Store(now.Add(rxBackoff).UnixNano())
+	case <-e.ctx.Done():
+	}
+	e.counters.recvDropped.Add(1)
+	e.rx.put(b)
+}
+
+// queue hands b to routineWriteTUN, or drops it when the queue is full (for the engine's
+// own ICMP answers, which the device reader writes: it does not wait for itself).
 func (e *Engine) queue(b *buffer) {
 	select {
 	case e.toTUN <- b:

@@ -73,8 +73,12 @@
 // destination (longest prefix), each as one encrypted unordered datagram on its connection
 // (never on the reliable stream); without a connection they are dropped. A datagram from a
 // member is written to the device only if its source address looks up to that member
-// (WireGuard's rule); spoofed ones are dropped and counted. A packet too large for the
-// connection's current path is fragmented when it is IPv4 without DF, and otherwise answered
-// with ICMP "fragmentation needed" or ICMPv6 "packet too big" written back to the device.
-// Nothing is allocated per packet.
+// (WireGuard's rule); spoofed ones are dropped and counted. A full send queue on the
+// connection's socket makes the device reader wait (a few milliseconds at most per member),
+// and a full device queue the socket's reader, so bursts wait in the kernel's queues
+// instead of being dropped. A packet too large for the connection's current path is
+// fragmented when it is IPv4 without DF, and otherwise answered with ICMP "fragmentation
+// needed" or ICMPv6 "packet too big" written back to the device, once the connection's path
+// MTU search has ended; until then it is dropped silently, so that the kernel does not keep
+// the search's starting size as the path MTU. Nothing is allocated per packet.
 package peers

@@ -29,10 +29,12 @@ type session struct {
 	peer   *peer
 	since  time.Time // when it came up
 
-	ready    atomic.Bool  // datagrams are accepted: the handshake is done and the table knows the peer
-	fits     atomic.Int32 // the largest packet known to go through (see Engine.send)
-	rtt      atomic.Int64 // nanoseconds, of the last pong
-	lastRecv atomic.Int64 // unix nanoseconds of the last frame read
+	ready    atomic.Bool   // datagrams are accepted: the handshake is done and the table knows the peer
+	noWait   atomic.Int64  // unix nanoseconds until which sends do not wait for room (Engine.transmit)
+	probed   atomic.Bool   // the probe pings are over: the path MTU counts as found (maxMessage)
+	rtt      atomic.Int64  // nanoseconds, of the last pong
+	lastRecv atomic.Int64  // unix nanoseconds of the last frame read
+	pongs    chan struct{} // capacity 1: a pong came (routineKeep's probe pings follow them)
 
 	closeOnce sync.Once
 	mu        sync.Mutex
@@ -40,14 +42,24 @@ type session struct {
 }
 
 func newSession(e *Engine, c *dht.Conn) *session {
-	s := &session{e: e, conn: c, dg: c, key: c.RemotePublicKey(), epoch: time.Now()}
+	s := &session{e: e, conn: c, dg: c, key: c.RemotePublicKey(), epoch: time.Now(), pongs: make(chan struct{}, 1)}
 	s.initiator = s.key
 	if c.IsInitiator() {
 		s.initiator = e.self
 	}
-	s.fits.Store(int32(e.floor))
 	s.touch()
 	return s
+}
+
+// maxMessage returns the largest packet the connection carries now and whether that is its
+// path's MTU: the UDX stream's MTU search has ended, or the probe pings that drive it are
+// over (routineKeep), whichever comes first.
+func (s *session) maxMessage() (n int, final bool) {
+	n, final = s.dg.MaxMessage()
+	if n <= 0 {
+		return s.e.floor, true
+	}
+	return n, final || s.probed.Load()
 }
 
 // close ends the session for reason (the first reason given wins).
@@ -168,6 +180,10 @@ func (s *session) readLoop() error {
 			if rtt := time.Since(s.epoch) - time.Duration(stamp); rtt >= 0 {
 				s.rtt.Store(int64(rtt))
 			}
+			select {
+			case s.pongs <- struct{}{}:
+			default:
+			}
 		case msgHello:
 			h, err := parseHello(f)
 			if err != nil {
@@ -181,9 +197,14 @@ func (s *session) readLoop() error {
 }
 
 // routineKeep pings the remote and ends the session when nothing has come back for
-// timing.dead. The first pings follow each other quickly and are padded: each one makes
-// the UDX stream send a full-size packet, which its MTU search turns into a probe, so the
-// path's size is found before the first large packets need it.
+// timing.dead. The first pings are padded probe pings: each one makes the UDX stream send a
+// full-size packet, which its MTU search turns into a probe of the next size, and the pong
+// that comes back acks it. So the next probe ping goes out as soon as the pong of the last
+// one arrives (or after timing.probePing if none does), and the path MTU is found in about
+// one round trip per MTU step, before large packets need it: until then the data plane
+// drops packets that are too big instead of telling the kernel a small MTU (see
+// Engine.send). The probe pings end when the search has ended, or after timing.probePings
+// of them; the path MTU then counts as found either way (maxMessage).
 func (s *session) routineKeep() {
 	e := s.e
 	defer e.wg.Done()
@@ -191,9 +212,11 @@ func (s *session) routineKeep() {
 	defer t.Stop()
 	var buf []byte
 	var rx uint64
+	var pongs <-chan struct{} // s.pongs while probing
 	for pings := 0; ; pings++ {
 		select {
 		case <-t.C:
+		case <-pongs:
 		case <-s.conn.Done():
 			return
 		}
@@ -206,6 +229,13 @@ func (s *session) routineKeep() {
 			rx = n
 			s.peer.lastSeen.Store(now.UnixNano())
 		}
+		probing := !s.probed.Load()
+		if probing {
+			if _, final := s.dg.MaxMessage(); final || pings >= e.timing.probePings {
+				s.probed.Store(true)
+				probing = false
+			}
+		}
 		buf = appendPing(buf[:0], uint64(now.Sub(s.epoch)), maxPingPadding)
 		c := s.conn
 		c.SetWriteDeadline(now.Add(e.timing.dead))
@@ -214,8 +244,9 @@ func (s *session) routineKeep() {
 			return
 		}
 		next := e.timing.ping
-		if pings < e.timing.probePings {
-			next = e.timing.probePing
+		pongs = nil
+		if probing {
+			next, pongs = e.timing.probePing, s.pongs
 		}
 		t.Reset(next)
 	}

@@ -69,6 +69,7 @@ type Counters struct {
 	NoSession    uint64 `json:"no_session"`    // to a member that is not connected
 	SendDropped  uint64 `json:"send_dropped"`  // the connection's send queue was full
 	TooBig       uint64 `json:"too_big"`       // answered with ICMP "too big" / "frag needed"
+	MTUPending   uint64 `json:"mtu_pending"`   // too big for the path MTU found so far, dropped without ICMP while the search runs
 	Fragmented   uint64 `json:"fragmented"`    // IPv4 packets sent as fragments
 	Spoofed      uint64 `json:"spoofed"`       // from a member, with a source not its own
 	Malformed    uint64 `json:"malformed"`     // not an IPv4 or IPv6 packet
