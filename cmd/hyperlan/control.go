@@ -100,6 +100,7 @@ type dropCounters struct {
 	NoSession    uint64 `json:"noSession"`    // to a member that is not connected
 	SendDropped  uint64 `json:"sendDropped"`  // a connection's send queue was full
 	TooBig       uint64 `json:"tooBig"`       // answered with ICMP "too big" / "frag needed"
+	MTUPending   uint64 `json:"mtuPending"`   // too big for the path MTU found so far: dropped without ICMP while the search runs
 	Fragmented   uint64 `json:"fragmented"`   // IPv4 packets sent as fragments (not a drop)
 	Spoofed      uint64 `json:"spoofed"`      // from a member, with a source address not its own
 	Malformed    uint64 `json:"malformed"`    // not an IPv4 or IPv6 packet

@@ -58,6 +58,7 @@ func (e peersEngine) Status() engineStatus {
 		Listening: st.Listening,
 		Drops: dropCounters{
 			NoRoute: c.NoRoute, NoSession: c.NoSession, SendDropped: c.SendDropped, TooBig: c.TooBig,
+			MTUPending: c.MTUPending,
 			Fragmented: c.Fragmented, Spoofed: c.Spoofed, Malformed: c.Malformed,
 			RecvDropped: c.RecvDropped, DeviceErrors: c.DeviceErrors,
 		},

@@ -321,7 +321,7 @@ func dropSummary(d dropCounters) string {
 		what string
 	}{
 		{d.NoRoute, "no route"}, {d.NoSession, "peer not connected"}, {d.SendDropped, "send queue full"},
-		{d.TooBig, "too big"}, {d.Spoofed, "spoofed source"}, {d.Malformed, "malformed"},
+		{d.TooBig, "too big"}, {d.MTUPending, "too big while the path MTU is searched"}, {d.Spoofed, "spoofed source"}, {d.Malformed, "malformed"},
 		{d.RecvDropped, "interface queue full"}, {d.DeviceErrors, "interface errors"},
 	} {
 		if c.n > 0 {
