@@ -560,6 +560,21 @@ func (s *Stream) send(b []byte, wait bool, before time.Time) error {
 	return sock.send(head[:], b, to, wait, deadline, s.done)
 }
 
+// Nudge resends at once what the stream sent and the peer has not acknowledged, as long as
+// the peer has acknowledged nothing yet. It is for a stream whose first packets a relay may
+// have dropped because it did not know the peer's address yet: once a packet of the peer
+// arrived, proving the way open, Nudge saves waiting for the 1 s initial retransmission
+// timeout. Otherwise it does nothing.
+func (s *Stream) Nudge() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.destroyed {
+		return
+	}
+	s.c.nudge(time.Now())
+	s.afterLocked()
+}
+
 // SetDeadline sets the read and write deadlines.
 func (s *Stream) SetDeadline(t time.Time) error {
 	s.SetReadDeadline(t)

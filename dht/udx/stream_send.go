@@ -670,3 +670,20 @@ func (c *conn) unprobe(p *sentPacket) {
 	p.probe = false
 	c.mtu.lost()
 }
+
+// nudge resends at once every packet in flight while none has been acknowledged yet (no
+// round-trip sample): see [Stream.Nudge].
+func (c *conn) nudge(now time.Time) {
+	s := &c.snd
+	if c.closed || !c.connected || s.una == s.nxt || s.rtt.samples > 0 {
+		return
+	}
+	for i := range s.sent {
+		p := &s.sent[i]
+		if p.acked || p.lost {
+			continue
+		}
+		c.markLost(i)
+	}
+	c.pump(now)
+}

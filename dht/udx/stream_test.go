@@ -598,3 +598,55 @@ func TestStreamWriteBackpressure(t *testing.T) {
 		}
 	})
 }
+
+// TestStreamNudge: a's first packet is lost (a relay that did not know b yet); once a packet
+// of b arrived, Nudge resends it at once instead of at the 1 s retransmission timeout. Once
+// something was acknowledged, Nudge does nothing.
+func TestStreamNudge(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newStreamPair(t, netsim.Options{Delay: 10 * time.Millisecond}, StreamOptions{}, StreamOptions{})
+		var mu sync.Mutex
+		dropped, fromA := false, 0
+		p.n.SetFilter(func(from, to netip.AddrPort, b []byte) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			if from == p.sa.LocalAddrPort() {
+				fromA++
+				if !dropped {
+					dropped = true
+					return false
+				}
+			}
+			return true
+		})
+		start := time.Now()
+		if _, err := p.a.Write([]byte("header")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.b.Write([]byte("theirs")); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, 6)
+		if _, err := io.ReadFull(p.a, got); err != nil {
+			t.Fatal(err)
+		}
+		p.a.Nudge()
+		if _, err := io.ReadFull(p.b, got); err != nil || string(got) != "header" {
+			t.Fatalf("b read %q, %v", got, err)
+		}
+		if d := time.Since(start); d >= 100*time.Millisecond {
+			t.Errorf("b got a's first packet after %v, want about two one-way delays", d)
+		}
+		time.Sleep(100 * time.Millisecond) // the ack comes back
+		mu.Lock()
+		before := fromA
+		mu.Unlock()
+		p.a.Nudge()
+		time.Sleep(100 * time.Millisecond)
+		mu.Lock()
+		defer mu.Unlock()
+		if fromA != before {
+			t.Errorf("Nudge after an ack sent %d packets", fromA-before)
+		}
+	})
+}
