@@ -20,7 +20,7 @@ func SealMessage(dst []byte, counter uint64, m []byte, key *[32]byte) []byte {
 	var nonce [24]byte
 	binary.LittleEndian.PutUint64(nonce[:8], counter)
 	dst = append(dst, nonce[:8]...)
-	return secretbox.Seal(dst, m, &nonce, key)
+	return sealBox(dst, m, &nonce, key)
 }
 
 // OpenMessage checks and decrypts the envelope env made by SealMessage,
@@ -35,7 +35,7 @@ func OpenMessage(dst, env []byte, key *[32]byte) (m []byte, counter uint64, err 
 	}
 	var nonce [24]byte
 	copy(nonce[:8], env)
-	m, ok := secretbox.Open(dst, env[8:], &nonce, key)
+	m, ok := openBox(dst, env[8:], &nonce, key)
 	if !ok {
 		return nil, 0, ErrDecrypt
 	}
