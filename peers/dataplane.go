@@ -15,13 +15,23 @@ import (
 
 // The data plane, after wireguard-go's device/send.go and receive.go: one goroutine reads
 // batches from the device and sends each packet as one encrypted datagram on its member's
-// connection (never the reliable stream); datagrams from members are checked and queued, on
-// the socket goroutines that deliver them, for one goroutine that writes them to the device
-// in batches. Buffers come from fixed pools: nothing is allocated per packet.
+// connection (never the reliable stream); datagrams from members are checked, on the socket
+// goroutines that deliver them, and written to the device in batches. Buffers come from
+// fixed pools: nothing is allocated per packet.
+//
+// Batches, not wake-ups. The device reader corks each connection it sends on for the rest
+// of a batch (txBatch), so a socket writes the batch's datagrams in one sendmmsg (equal
+// sizes as one UDP GSO message) on the reader's goroutine at the end, rather than waking its
+// writer goroutine for the first packet. A socket goroutine holds the packets of one read
+// (up to 64 datagrams) in their session until the read's batch ends (udx's
+// SetMessageBatchEnd) and writes them to the device itself, in one call that coalesces each
+// TCP flow (GRO). Connections without batch ends, and packets that find no free buffer,
+// are queued for routineWriteTUN instead, as are the engine's own ICMP answers.
 //
 // Back-pressure. When a connection's socket send queue is full, the device reader waits for
 // room (up to sendWait), and when the device's queue is full, a socket goroutine waits for it
-// (up to rxWait): the reader stops reading and bursts wait in the kernel's queues (the TUN
+// (up to rxWait; one that writes its batches to the device itself waits in that write): the
+// reader stops reading and bursts wait in the kernel's queues (the TUN
 // queue, the UDP receive buffer), where the sender's TCP sees them as local congestion,
 // rather than being dropped here as loss, which TCP retransmits. This is what wireguard-go
 // does (its queues block). The waits are bounded so that one stuck connection or device
@@ -134,6 +144,44 @@ type sender interface {
 	// MaxMessage returns the largest datagram the connection takes now (the payload of the
 	// path MTU confirmed so far) and whether the path MTU search has ended.
 	MaxMessage() (n int, final bool)
+	// Cork holds the connection's socket's sending until Uncork, so that the datagrams of
+	// one batch from the device leave together (udx.Stream.Cork).
+	Cork()
+	Uncork()
+}
+
+// txBatch is the device reader's state for one batch of packets: the sessions it corked
+// (each once, the first time it sends on one), uncorked at the end of the batch so that
+// each socket writes the batch's datagrams in one system call, on the reader's goroutine,
+// instead of its writer goroutine waking for each packet; and the buffer for IPv4
+// fragments.
+type txBatch struct {
+	scratch []byte
+	corked  []*session
+}
+
+func newTxBatch(batch, size int) *txBatch {
+	return &txBatch{scratch: make([]byte, size), corked: make([]*session, 0, batch)}
+}
+
+// cork corks s for the rest of the batch.
+func (t *txBatch) cork(s *session) {
+	if s.corked {
+		return
+	}
+	s.corked = true
+	s.dg.Cork()
+	t.corked = append(t.corked, s)
+}
+
+// uncork ends the batch: the corked sessions' datagrams are written.
+func (t *txBatch) uncork() {
+	for i, s := range t.corked {
+		s.corked = false
+		s.dg.Uncork()
+		t.corked[i] = nil
+	}
+	t.corked = t.corked[:0]
 }
 
 // routineReadTUN reads packets from the device until it is closed; any other read error
@@ -148,13 +196,14 @@ func (e *Engine) routineReadTUN() {
 		bufs[i] = make([]byte, size)
 	}
 	sizes := make([]int, batch)
-	scratch := make([]byte, size)
+	tx := newTxBatch(batch, size)
 	var failing time.Time
 	for {
 		n, err := e.dev.Read(bufs, sizes, tun.Headroom)
 		for i := range n {
-			e.route(bufs[i][tun.Headroom:tun.Headroom+sizes[i]], scratch)
+			e.route(bufs[i][tun.Headroom:tun.Headroom+sizes[i]], tx)
 		}
+		tx.uncork()
 		if err == nil {
 			failing = time.Time{}
 			continue
@@ -176,9 +225,9 @@ func (e *Engine) routineReadTUN() {
 	}
 }
 
-// route sends one packet from the device to the member its destination belongs to.
-// scratch is the reader's buffer for IPv4 fragments.
-func (e *Engine) route(pkt, scratch []byte) {
+// route sends one packet from the device to the member its destination belongs to, as part
+// of the reader's batch tx.
+func (e *Engine) route(pkt []byte, tx *txBatch) {
 	_, dst, ok := packetAddrs(pkt)
 	if !ok {
 		e.counters.malformed.Add(1)
@@ -194,7 +243,8 @@ func (e *Engine) route(pkt, scratch []byte) {
 		e.counters.noSession.Add(1)
 		return
 	}
-	e.send(p, s, pkt, scratch)
+	tx.cork(s)
+	e.send(p, s, pkt, tx.scratch)
 }
 
 // send sends pkt on s. A packet larger than the connection takes is sent in fragments when
@@ -284,23 +334,88 @@ func (e *Engine) onDatagram(c *dht.Conn, b []byte) {
 	if !s.ready.Load() {
 		return
 	}
+	if s.rxBatched {
+		e.receiveBatched(s, b)
+		return
+	}
 	e.receive(s.peer, b)
+}
+
+// acceptPacket checks one packet from p: its source must be one of p's addresses or subnets (the
+// table's lookup of the source is p), or it is dropped and counted.
+func (e *Engine) acceptPacket(p *peer, pkt []byte) bool {
+	src, _, ok := packetAddrs(pkt)
+	if !ok || len(pkt) > rxBufSize {
+		e.counters.malformed.Add(1)
+		return false
+	}
+	if e.table.Load().lookup(src) != p {
+		e.counters.spoofed.Add(1)
+		return false
+	}
+	p.rxBytes.Add(uint64(len(pkt)))
+	p.rxPackets.Add(1)
+	return true
+}
+
+// receiveBatched is receive for a connection that reports the end of its socket's read
+// batches: the packet is held in s until then (endRxBatch), and the socket goroutine writes
+// the batch's packets to the device itself, in one call that coalesces each flow's
+// segments (GRO), instead of waking routineWriteTUN for them. Writing is the back-pressure:
+// the socket is not read meanwhile. When no buffer is free the packet takes receive's way.
+func (e *Engine) receiveBatched(s *session, pkt []byte) {
+	if !e.acceptPacket(s.peer, pkt) {
+		return
+	}
+	b := e.rx.get()
+	if b == nil {
+		e.receiveWait(nil, pkt)
+		return
+	}
+	b.n = copy(b.data[tun.Headroom:], pkt)
+	s.rxMu.Lock()
+	if s.rxHeld == nil {
+		batch := max(e.dev.BatchSize(), 1)
+		s.rxHeld, s.rxBufs = make([]*buffer, 0, batch), make([][]byte, 0, batch)
+	}
+	s.rxHeld = append(s.rxHeld, b)
+	if len(s.rxHeld) == cap(s.rxHeld) {
+		e.writeHeldLocked(s)
+	}
+	s.rxMu.Unlock()
+}
+
+// endRxBatch is s's connection's batch-end function: it writes the packets held.
+func (s *session) endRxBatch() {
+	s.rxMu.Lock()
+	s.e.writeHeldLocked(s)
+	s.rxMu.Unlock()
+}
+
+// writeHeldLocked writes the packets held in s to the device and frees their buffers.
+func (e *Engine) writeHeldLocked(s *session) {
+	if len(s.rxHeld) == 0 {
+		return
+	}
+	bufs := s.rxBufs[:0]
+	for _, h := range s.rxHeld {
+		bufs = append(bufs, h.data[:tun.Headroom+h.n])
+	}
+	e.writeAll(bufs)
+	clear(bufs)
+	for i, h := range s.rxHeld {
+		e.rx.put(h)
+		s.rxHeld[i] = nil
+	}
+	s.rxHeld = s.rxHeld[:0]
 }
 
 // receive checks one packet from p and queues it for the device: its source must be one
 // of p's addresses or subnets (the table's lookup of the source is p), or it is dropped.
 func (e *Engine) receive(p *peer, pkt []byte) {
-	src, _, ok := packetAddrs(pkt)
-	if !ok || len(pkt) > rxBufSize {
-		e.counters.malformed.Add(1)
+	if !e.acceptPacket(p, pkt) {
 		return
 	}
-	if e.table.Load().lookup(src) != p {
-		e.counters.spoofed.Add(1)
-		return
-	}
-	p.rxBytes.Add(uint64(len(pkt)))
-	p.rxPackets.Add(1)
 	b := e.rx.get()
 	if b != nil {
 		b.n = copy(b.data[tun.Headroom:], pkt)

@@ -28,6 +28,7 @@ type fakeSender struct {
 	drain   chan struct{} // a value empties the full queue
 	packets atomic.Int64
 	waits   atomic.Int64 // SendBefore calls that found the queue full
+	corks   atomic.Int64 // Cork calls not yet uncorked
 	last    []byte
 }
 
@@ -59,6 +60,9 @@ func (f *fakeSender) SendBefore(b []byte, deadline time.Time) error {
 }
 
 func (f *fakeSender) MaxMessage() (int, bool) { return f.limit, f.final }
+
+func (f *fakeSender) Cork()   { f.corks.Add(1) }
+func (f *fakeSender) Uncork() { f.corks.Add(-1) }
 
 // dataplane is an engine with only its data plane: a table with one member, whose session
 // sends on a fakeSender, and the device's writer running on a tuntest pair.
@@ -148,12 +152,20 @@ func TestDataplaneAllocs(t *testing.T) {
 	d := newDataplane(t)
 	out := tuntest.UDP(netip.AddrPortFrom(hostA4, 1), netip.AddrPortFrom(hostB4, 2), make([]byte, 1200))
 	in := tuntest.UDP(netip.AddrPortFrom(hostB6, 2), netip.AddrPortFrom(hostA6, 1), make([]byte, 1200))
-	scratch := make([]byte, 2048)
-	if n := testing.AllocsPerRun(1000, func() { d.e.route(out, scratch) }); n != 0 {
+	tx := newTxBatch(1, 2048)
+	if n := testing.AllocsPerRun(1000, func() { d.e.route(out, tx) }); n != 0 {
 		t.Errorf("route: %v allocations per packet", n)
 	}
 	if n := testing.AllocsPerRun(1000, func() { d.e.receive(d.p, in) }); n != 0 {
 		t.Errorf("receive: %v allocations per packet", n)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		for range 8 {
+			d.e.receiveBatched(d.s, in)
+		}
+		d.s.endRxBatch()
+	}); n != 0 {
+		t.Errorf("receive in batches: %v allocations per batch", n)
 	}
 	if d.dg.packets.Load() == 0 || d.p.rxPackets.Load() == 0 {
 		t.Fatal("nothing went through")
@@ -161,7 +173,7 @@ func TestDataplaneAllocs(t *testing.T) {
 	// A packet larger than the path is answered with ICMP.
 	d.dg.limit = 1000
 	big := tuntest.UDP(netip.AddrPortFrom(hostA6, 1), netip.AddrPortFrom(hostB6, 2), make([]byte, 1100))
-	if n := testing.AllocsPerRun(100, func() { d.e.route(big, scratch) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { d.e.route(big, tx) }); n != 0 {
 		t.Errorf("too big: %v allocations per packet", n)
 	}
 }
@@ -174,14 +186,14 @@ func TestDataplaneAllocs(t *testing.T) {
 func TestTooBigWhileSearching(t *testing.T) {
 	d := newDataplane(t)
 	d.dg.limit, d.dg.final = 1128, false
-	scratch := make([]byte, 2048)
+	tx := newTxBatch(1, 2048)
 	v6 := tuntest.UDP(netip.AddrPortFrom(hostA6, 1), netip.AddrPortFrom(hostB6, 2), make([]byte, 1300))
 	df := tuntest.UDP(netip.AddrPortFrom(hostA4, 1), netip.AddrPortFrom(hostB4, 2), make([]byte, 1300))
 	noDF := slices.Clone(df)
 	binary.BigEndian.PutUint16(noDF[6:], 0)
-	d.e.route(v6, scratch)
-	d.e.route(df, scratch)
-	d.e.route(noDF, scratch)
+	d.e.route(v6, tx)
+	d.e.route(df, tx)
+	d.e.route(noDF, tx)
 	c := d.e.counters.snapshot()
 	if c.MTUPending != 2 || c.TooBig != 0 || c.Fragmented != 1 || d.dg.packets.Load() != 2 {
 		t.Fatalf("while searching: counters %+v, %d datagrams sent; want 2 dropped silently, 1 fragmented into 2", c, d.dg.packets.Load())
@@ -194,7 +206,7 @@ func TestTooBigWhileSearching(t *testing.T) {
 		d.dg.limit, d.dg.final = 1280, tc.final
 		d.s.probed.Store(tc.probed)
 		before := d.e.counters.tooBig.Load()
-		d.e.route(v6, scratch)
+		d.e.route(v6, tx)
 		if got := d.e.counters.tooBig.Load() - before; got != 1 {
 			t.Errorf("%s: %d answers", tc.name, got)
 		}
@@ -218,14 +230,14 @@ func TestSendWaitsForRoom(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		d := newDataplane(t)
 		pkt := tuntest.UDP(netip.AddrPortFrom(hostA4, 1), netip.AddrPortFrom(hostB4, 2), make([]byte, 1200))
-		scratch := make([]byte, 2048)
+		tx := newTxBatch(1, 2048)
 		d.dg.full.Store(true)
 		go func() {
 			time.Sleep(sendWait / 2)
 			d.dg.drain <- struct{}{}
 		}()
 		start := time.Now()
-		d.e.route(pkt, scratch)
+		d.e.route(pkt, tx)
 		if waited := time.Since(start); waited != sendWait/2 {
 			t.Errorf("route returned after %v, want %v (when the queue drained)", waited, sendWait/2)
 		}
@@ -251,13 +263,13 @@ func TestStuckPeerDoesNotStallOthers(t *testing.T) {
 		d.e.table.Store(newTable([]tableEntry{{netip.PrefixFrom(hostB4, 32), d.p}, {netip.PrefixFrom(hostC4, 32), c}}))
 		toB := tuntest.UDP(netip.AddrPortFrom(hostA4, 1), netip.AddrPortFrom(hostB4, 2), make([]byte, 1200))
 		toC := tuntest.UDP(netip.AddrPortFrom(hostA4, 1), netip.AddrPortFrom(hostC4, 2), make([]byte, 1200))
-		scratch := make([]byte, 2048)
+		tx := newTxBatch(1, 2048)
 		d.dg.full.Store(true) // b is stuck: nothing drains its queue
 
 		start := time.Now()
 		for range 100 {
-			d.e.route(toB, scratch)
-			d.e.route(toC, scratch)
+			d.e.route(toB, tx)
+			d.e.route(toC, tx)
 		}
 		if took := time.Since(start); took != sendWait {
 			t.Errorf("200 packets took %v, want one wait of %v", took, sendWait)
@@ -271,7 +283,7 @@ func TestStuckPeerDoesNotStallOthers(t *testing.T) {
 
 		time.Sleep(sendBackoff)
 		start = time.Now()
-		d.e.route(toB, scratch)
+		d.e.route(toB, tx)
 		if took := time.Since(start); took != sendWait || d.dg.waits.Load() != 2 {
 			t.Errorf("after the back-off: route took %v, %d waits; want another wait of %v", took, d.dg.waits.Load(), sendWait)
 		}
@@ -320,12 +332,92 @@ func TestReceiveWaitsForDevice(t *testing.T) {
 func BenchmarkRoute(b *testing.B) {
 	d := newDataplane(b)
 	pkt := tuntest.UDP(netip.AddrPortFrom(hostA4, 1), netip.AddrPortFrom(hostB4, 2), make([]byte, 1200))
-	scratch := make([]byte, 2048)
+	tx := newTxBatch(1, 2048)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(pkt)))
 	for b.Loop() {
-		d.e.route(pkt, scratch)
+		d.e.route(pkt, tx)
 	}
+}
+
+// TestSendCorksPerBatch: the device reader corks a session's connection once for a batch,
+// at its first packet, and uncorks it at the end.
+func TestSendCorksPerBatch(t *testing.T) {
+	d := newDataplane(t)
+	out := tuntest.UDP(netip.AddrPortFrom(hostA4, 1), netip.AddrPortFrom(hostB4, 2), make([]byte, 1200))
+	tx := newTxBatch(4, 2048)
+	for range 3 {
+		d.e.route(out, tx)
+	}
+	if n := d.dg.corks.Load(); n != 1 || d.dg.packets.Load() != 3 {
+		t.Fatalf("corks %d, packets %d; want 1, 3", n, d.dg.packets.Load())
+	}
+	tx.uncork()
+	if n := d.dg.corks.Load(); n != 0 || d.s.corked {
+		t.Fatalf("corks %d after the batch, session corked %v", n, d.s.corked)
+	}
+	d.e.route(out, tx)
+	tx.uncork()
+	if n := d.dg.corks.Load(); n != 0 || d.dg.packets.Load() != 4 {
+		t.Fatalf("corks %d, packets %d; want 0, 4", n, d.dg.packets.Load())
+	}
+}
+
+// TestReceiveBatched: packets from a connection that reports its read batches are held
+// until the batch ends and then written to the device together, by the caller; a batch as
+// large as the device's is written at once.
+func TestReceiveBatched(t *testing.T) {
+	d := newDataplane(t)
+	in := tuntest.UDP(netip.AddrPortFrom(hostB4, 2), netip.AddrPortFrom(hostA4, 1), make([]byte, 1200))
+	spoofed := tuntest.UDP(netip.AddrPortFrom(hostA4, 2), netip.AddrPortFrom(hostA4, 1), make([]byte, 1200))
+	for range 5 {
+		d.e.receiveBatched(d.s, in)
+	}
+	d.e.receiveBatched(d.s, spoofed)
+	time.Sleep(20 * time.Millisecond)
+	if n := d.got.Load(); n != 0 {
+		t.Fatalf("%d packets written before the batch ended", n)
+	}
+	d.s.endRxBatch()
+	waitPackets(t, func() bool { return d.got.Load() == 5 })
+	if n := d.e.counters.spoofed.Load(); n != 1 {
+		t.Errorf("spoofed %d, want 1", n)
+	}
+	for range 32 + 3 { // the device's batch is 32
+		d.e.receiveBatched(d.s, in)
+	}
+	waitPackets(t, func() bool { return d.got.Load() == 5+32 })
+	d.s.endRxBatch()
+	waitPackets(t, func() bool { return d.got.Load() == 5+32+3 })
+	if n := d.p.rxPackets.Load(); n != 40 {
+		t.Errorf("rxPackets %d, want 40", n)
+	}
+}
+
+func waitPackets(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+	}
+}
+
+// BenchmarkReceiveBatched is BenchmarkReceive for a connection that reports its read
+// batches, 32 packets each: no hand-over to routineWriteTUN.
+func BenchmarkReceiveBatched(b *testing.B) {
+	d := newDataplane(b)
+	pkt := tuntest.UDP(netip.AddrPortFrom(hostB4, 2), netip.AddrPortFrom(hostA4, 1), make([]byte, 1200))
+	b.ReportAllocs()
+	b.SetBytes(int64(len(pkt)))
+	i := 0
+	for b.Loop() {
+		d.e.receiveBatched(d.s, pkt)
+		if i++; i%32 == 0 {
+			d.s.endRxBatch()
+		}
+	}
+	d.s.endRxBatch()
 }
 
 func BenchmarkReceive(b *testing.B) {

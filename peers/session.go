@@ -31,10 +31,17 @@ type session struct {
 
 	ready    atomic.Bool   // datagrams are accepted: the handshake is done and the table knows the peer
 	noWait   atomic.Int64  // unix nanoseconds until which sends do not wait for room (Engine.transmit)
+	corked   bool          // used by the device reader only: corked for its batch (txBatch)
 	probed   atomic.Bool   // the probe pings are over: the path MTU counts as found (maxMessage)
 	rtt      atomic.Int64  // nanoseconds, of the last pong
 	lastRecv atomic.Int64  // unix nanoseconds of the last frame read
 	pongs    chan struct{} // capacity 1: a pong came (routineKeep's probe pings follow them)
+
+	// Packets from the remote waiting for the end of the socket's read batch (rxBatch).
+	rxBatched bool // the connection reports its read batches: onDatagram collects packets
+	rxMu      sync.Mutex
+	rxHeld    []*buffer // guarded by rxMu
+	rxBufs    [][]byte  // guarded by rxMu; the device write's argument
 
 	closeOnce sync.Once
 	mu        sync.Mutex
@@ -47,6 +54,7 @@ func newSession(e *Engine, c *dht.Conn) *session {
 	if c.IsInitiator() {
 		s.initiator = e.self
 	}
+	s.rxBatched = c.SetMessageBatchEnd(s.endRxBatch)
 	s.touch()
 	return s
 }

@@ -91,6 +91,41 @@ func (c *Conn) SendBefore(b []byte, deadline time.Time) error {
 	return c.sendMessage(b, func(m []byte) error { return s.SendBefore(m, deadline) })
 }
 
+// Cork holds the raw stream's sending until the matching Uncork (udx.Stream.Cork), so
+// that a burst of messages leaves together; it does nothing when the raw stream has no
+// Cork method. Every Cork needs an Uncork.
+func (c *Conn) Cork() {
+	if s, ok := c.raw.(corker); ok {
+		s.Cork()
+	}
+}
+
+// Uncork releases a Cork.
+func (c *Conn) Uncork() {
+	if s, ok := c.raw.(corker); ok {
+		s.Uncork()
+	}
+}
+
+// SetMessageBatchEnd passes fn to the raw stream's SetMessageBatchEnd
+// (udx.Stream.SetMessageBatchEnd): fn is called, on the goroutine that delivers
+// the datagrams, after each batch of them that held one or more for this Conn,
+// once they all went through Options.OnMessage (opened and passed on, or
+// dropped). It reports false, and fn is never called, when the raw stream has
+// no such method.
+func (c *Conn) SetMessageBatchEnd(fn func()) bool {
+	s, ok := c.raw.(interface{ SetMessageBatchEnd(func()) })
+	if ok {
+		s.SetMessageBatchEnd(fn)
+	}
+	return ok
+}
+
+type corker interface {
+	Cork()
+	Uncork()
+}
+
 // MaxMessage returns the longest message Send takes now, from the raw stream's
 // MaxMessage (udx.Stream.MaxMessage) less the envelope, and whether that limit is
 // final (the raw stream's path MTU search has ended). It returns 0, false when the

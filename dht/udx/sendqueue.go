@@ -41,7 +41,10 @@ const (
 //
 // While the read goroutine dispatches a read batch (hold .. release) the fill batch is not
 // written unless it is full or a producer waits for room: the acks and data caused by one
-// read batch leave together.
+// read batch leave together. A producer that sends many datagrams at once (the VPN's device
+// reader with a batch of packets) corks the queue likewise (cork .. uncork): what it queues
+// meanwhile leaves in one system call, written by the producer itself at uncork when nobody
+// else is writing, instead of waking the writer goroutine for the first datagram.
 type sendQueue struct {
 	write func(b *sendBatch) // writes a batch; called by the writer-role holder without mu
 
@@ -49,6 +52,7 @@ type sendQueue struct {
 	fill     *sendBatch // guarded by mu; producers append here
 	spare    *sendBatch // guarded by mu; the empty other batch; nil while one is being written
 	held     bool       // guarded by mu; a read batch is being dispatched
+	corks    int        // guarded by mu; producers between cork and uncork
 	closed   bool       // guarded by mu
 	sleeping bool       // guarded by mu; the writer goroutine waits on wake
 	waiters  int        // guarded by mu; producers waiting for room
@@ -205,7 +209,7 @@ func (q *sendQueue) signalRoom() {
 
 // dueLocked reports whether the fill batch should be written now.
 func (q *sendQueue) dueLocked() bool {
-	return q.fill.n > 0 && (!q.held || q.closed || q.waiters > 0 || q.fill.full())
+	return q.fill.n > 0 && ((!q.held && q.corks == 0) || q.closed || q.waiters > 0 || q.fill.full())
 }
 
 // kickLocked wakes the writer goroutine when the fill batch is due and nobody is writing.
@@ -277,6 +281,28 @@ func (q *sendQueue) release() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.held = false
+	q.flushLocked()
+}
+
+// cork holds the fill batch, as hold does, for a producer about to push several datagrams;
+// corks nest and every cork needs its uncork.
+func (q *sendQueue) cork() {
+	q.mu.Lock()
+	q.corks++
+	q.mu.Unlock()
+}
+
+// uncork ends a cork: when no other holds the queue, what was pushed meanwhile is written at
+// once, by the caller itself when nobody else is writing.
+func (q *sendQueue) uncork() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.corks--
+	q.flushLocked()
+}
+
+// flushLocked writes the fill batch, with mu released, if it is due and nobody is writing.
+func (q *sendQueue) flushLocked() {
 	if b := q.takeLocked(); b != nil {
 		q.mu.Unlock()
 		q.write(b)

@@ -208,6 +208,64 @@ func TestSendQueueHold(t *testing.T) {
 	})
 }
 
+// A cork holds the fill batch as a hold does, nests with holds and other corks, and the
+// last uncork writes the batch on the caller's goroutine, in one write.
+func TestSendQueueCork(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := &fakeWire{}
+		q := startQueue(t, w)
+		q.cork()
+		q.cork()
+		for i := range 5 {
+			q.push(nil, numbered(i, 100), qAddrA, true, time.Time{}, nil)
+		}
+		synctest.Wait()
+		if w.count() != 0 {
+			t.Fatal("datagrams written while corked")
+		}
+		q.uncork()
+		synctest.Wait()
+		if w.count() != 0 {
+			t.Fatal("datagrams written while corked once more")
+		}
+		q.hold()
+		q.uncork()
+		synctest.Wait()
+		if w.count() != 0 {
+			t.Fatal("datagrams written during a hold after the uncork")
+		}
+		q.release()
+		if w.count() != 5 || len(w.batches) != 1 {
+			t.Fatalf("release wrote %d datagrams in %v, want 5 in one batch", w.count(), w.batches)
+		}
+
+		q.cork()
+		for i := range 3 {
+			q.push(nil, numbered(i, 100), qAddrA, true, time.Time{}, nil)
+		}
+		q.uncork() // written before uncork returns: by this goroutine
+		if w.count() != 8 || w.batches[1] != 3 {
+			t.Fatalf("uncork: %d written in %v, want 8, the last batch 3", w.count(), w.batches)
+		}
+
+		// A producer waiting for room gets it while corked: the full batch is written.
+		q.cork()
+		for i := range queueDatagrams + 1 {
+			if err := q.push(nil, numbered(i, 100), qAddrA, true, time.Time{}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		synctest.Wait()
+		if w.count() != 8+queueDatagrams {
+			t.Fatalf("a full batch while corked: %d written, want %d", w.count(), 8+queueDatagrams)
+		}
+		q.uncork()
+		if w.count() != 9+queueDatagrams {
+			t.Fatalf("after uncork: %d written, want %d", w.count(), 9+queueDatagrams)
+		}
+	})
+}
+
 // Close refuses new datagrams, releases waiting producers and writes what was queued.
 func TestSendQueueClose(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {

@@ -94,6 +94,7 @@ type Socket struct {
 	routeMTU func(netip.AddrPort) int
 
 	plain     chan datagram
+	ended     []*Stream     // read goroutine only: streams that got messages in this read batch
 	done      chan struct{} // closed by Close or when the UDP socket fails for good
 	closeOnce sync.Once
 	wg        sync.WaitGroup
@@ -194,6 +195,11 @@ func (s *Socket) readLoopBatch() {
 		for i := range n {
 			s.dispatch(s.batch.datagram(i))
 		}
+		for i, st := range s.ended {
+			st.endBatch()
+			s.ended[i] = nil
+		}
+		s.ended = s.ended[:0]
 		s.q.release()
 	}
 }
@@ -431,6 +437,20 @@ func (s *Socket) pathMTU(to netip.AddrPort) int {
 		return 0
 	}
 	return s.routeMTU(to)
+}
+
+// cork and uncork hold the send queue (see [Stream.Cork]); on the portable path they do
+// nothing.
+func (s *Socket) cork() {
+	if s.q != nil {
+		s.q.cork()
+	}
+}
+
+func (s *Socket) uncork() {
+	if s.q != nil {
+		s.q.uncork()
+	}
 }
 
 // SendDropped counts datagrams dropped because the send queue was full: messages sent

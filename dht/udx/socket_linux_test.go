@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -167,4 +168,75 @@ func TestSocketRecvSlotsGrow(t *testing.T) {
 	if s.batch.rslots <= recvSlotsMin || len(s.batch.rbuf) != s.batch.rslots*MaxDatagram {
 		t.Errorf("after %d datagrams in bursts: %d slots, %d buffer bytes; want more than %d slots", bursts*burst, s.batch.rslots, len(s.batch.rbuf), recvSlotsMin)
 	}
+}
+
+// Stream.Cork holds a stream's messages in the socket's send queue until Uncork, which
+// sends them together (one sendmmsg, one GSO message for equal sizes); the receiver's
+// batch-end function follows the messages of each read.
+func TestStreamCorkAndBatchEndRealUDP(t *testing.T) {
+	ia, ib := NewInstance(), NewInstance()
+	pa, err := ia.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Skip("no loopback UDP:", err)
+	}
+	pb, _ := ib.ListenPacket("udp4", "127.0.0.1:0")
+	sa, sb := pa.(*Socket), pb.(*Socket)
+	defer sa.Close()
+	defer sb.Close()
+	if sa.q == nil || sb.batch == nil {
+		t.Skip("no batched path on this kernel")
+	}
+	sb.SetReadBuffer(1 << 20)
+	var mu sync.Mutex
+	got, inBatch, ends := 0, 0, 0
+	a, _ := ia.NewStream(1, StreamOptions{})
+	c, _ := ib.NewStream(2, StreamOptions{OnMessage: func([]byte) {
+		mu.Lock()
+		got++
+		inBatch++
+		mu.Unlock()
+	}})
+	defer a.Destroy()
+	defer c.Destroy()
+	c.SetMessageBatchEnd(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if inBatch == 0 {
+			t.Error("batch end without a message")
+		}
+		inBatch = 0
+		ends++
+	})
+	a.Connect(sa, 2, sb.LocalAddrPort())
+	c.Connect(sb, 1, sa.LocalAddrPort())
+	counts := func() (int, int, int) {
+		mu.Lock()
+		defer mu.Unlock()
+		return got, inBatch, ends
+	}
+	const n = 20
+	a.Cork()
+	a.Cork()
+	for range n {
+		if err := a.Send(make([]byte, 1000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.Uncork()
+	time.Sleep(50 * time.Millisecond)
+	if g, _, _ := counts(); g != 0 {
+		t.Fatalf("%d messages arrived while corked", g)
+	}
+	a.Uncork()
+	a.Uncork() // an extra one is ignored
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if g, b, _ := counts(); g == n && b == 0 {
+			break
+		}
+	}
+	g, b, e := counts()
+	if g != n || b != 0 || e == 0 || e > n {
+		t.Fatalf("%d messages, %d after the last batch end, %d batch ends; want %d, 0, 1..%d", g, b, e, n, n)
+	}
+	t.Logf("%d messages in %d reads", g, e)
 }

@@ -90,6 +90,10 @@ type Stream struct {
 	mu        sync.Mutex
 	c         *conn   // guarded by mu
 	sock      *Socket // guarded by mu; nil until Connect
+	corks     int     // guarded by mu; Cork calls not yet uncorked
+	corked    *Socket // guarded by mu; the socket Cork held, while corks > 0
+	batchEnd  func()  // guarded by mu; see SetMessageBatchEnd
+	inBatch   bool    // guarded by mu; on a socket's list of streams to call batchEnd for
 	timer     *time.Timer
 	timerAt   time.Time     // guarded by mu; when timer fires; zero = stopped
 	readSig   chan struct{} // closed (and replaced) to wake blocked readers
@@ -229,9 +233,45 @@ func (s *Stream) onPacket(sock *Socket, h Header, b []byte, from netip.AddrPort)
 	}
 	msg, isMsg := s.c.onPacket(h, b, time.Now())
 	s.afterLocked()
+	var end func()
+	if isMsg && s.batchEnd != nil {
+		if sock.batch == nil {
+			end = s.batchEnd // the portable path: one datagram per read
+		} else if !s.inBatch {
+			s.inBatch = true
+			sock.ended = append(sock.ended, s)
+		}
+	}
 	s.mu.Unlock()
 	if isMsg && s.opts.OnMessage != nil {
 		s.opts.OnMessage(msg)
+	}
+	if end != nil {
+		end()
+	}
+}
+
+// SetMessageBatchEnd sets fn to be called on the read goroutine of the stream's socket
+// after the datagrams of one read (up to 64 on the batched path, one on the portable path)
+// have been dispatched, when one or more of them were messages of this stream (passed to
+// OnMessage); nil removes it. A receiver that hands messages on (a VPN writing packets to
+// its device) can collect them in OnMessage and pass a read's worth on at once, in one
+// system call, without a goroutine of its own to wake.
+func (s *Stream) SetMessageBatchEnd(fn func()) {
+	s.mu.Lock()
+	s.batchEnd = fn
+	s.mu.Unlock()
+}
+
+// endBatch calls the batch-end function of a stream that received messages in the read
+// batch that was just dispatched.
+func (s *Stream) endBatch() {
+	s.mu.Lock()
+	s.inBatch = false
+	fn := s.batchEnd
+	s.mu.Unlock()
+	if fn != nil {
+		fn()
 	}
 }
 
@@ -522,6 +562,42 @@ func (s *Stream) TrySend(b []byte) error { return s.send(b, false, time.Time{}) 
 // device reader) gets back-pressure from a busy socket this way without a
 // stuck one blocking it.
 func (s *Stream) SendBefore(b []byte, deadline time.Time) error { return s.send(b, true, deadline) }
+
+// Cork holds the send queue of the stream's socket until the matching Uncork: the
+// messages (and any other datagrams of the socket) queued meanwhile are written together,
+// in one system call where they fit, when the last cork of the socket is released, rather
+// than the first one waking the socket's writer and leaving alone. A queue that fills
+// while corked is written as usual. A sender of a burst of messages (a VPN's device reader
+// with a batch of packets) corks around it; the held datagrams wait only that long. Corks
+// nest; every Cork needs an Uncork. On the portable path, which has no queue, both do
+// nothing.
+func (s *Stream) Cork() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.corks == 0 {
+		if s.corked = s.sock; s.corked != nil {
+			s.corked.cork()
+		}
+	}
+	s.corks++
+}
+
+// Uncork releases a Cork; the last one writes what was held, on the caller's goroutine
+// when the socket's writer is idle.
+func (s *Stream) Uncork() {
+	s.mu.Lock()
+	var sock *Socket
+	if s.corks > 0 {
+		s.corks--
+		if s.corks == 0 {
+			sock, s.corked = s.corked, nil
+		}
+	}
+	s.mu.Unlock()
+	if sock != nil {
+		sock.uncork()
+	}
+}
 
 // MaxMessage returns the longest message Send takes now (the payload of a
 // packet of the confirmed path MTU), and whether the MTU search has ended:
