@@ -21,6 +21,9 @@ const (
 	queueBytesMin = 4 << 10
 )
 
+// uncorkInline is the fewest datagrams that uncork writes on the caller's goroutine.
+const uncorkInline = 8
+
 // Largest UDP payloads: 65535 bytes of IPv4 packet, or of IPv6 payload, less the headers.
 const (
 	maxUDPPayload4 = 65507
@@ -293,12 +296,19 @@ func (q *sendQueue) cork() {
 }
 
 // uncork ends a cork: when no other holds the queue, what was pushed meanwhile is written at
-// once, by the caller itself when nobody else is writing.
+// once, by the caller itself when nobody else is writing and there are at least
+// uncorkInline datagrams, else by the writer goroutine. A producer whose bursts are single
+// datagrams (a device read of one UDP packet) so keeps the writer goroutine's batching of
+// what accumulates while it writes, rather than one system call of its own per datagram.
 func (q *sendQueue) uncork() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.corks--
-	q.flushLocked()
+	if q.fill.n >= uncorkInline {
+		q.flushLocked()
+		return
+	}
+	q.kickLocked()
 }
 
 // flushLocked writes the fill batch, with mu released, if it is due and nobody is writing.

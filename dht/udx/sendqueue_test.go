@@ -240,13 +240,24 @@ func TestSendQueueCork(t *testing.T) {
 		}
 
 		q.cork()
-		for i := range 3 {
+		for i := range uncorkInline {
 			q.push(nil, numbered(i, 100), qAddrA, true, time.Time{}, nil)
 		}
 		q.uncork() // written before uncork returns: by this goroutine
-		if w.count() != 8 || w.batches[1] != 3 {
-			t.Fatalf("uncork: %d written in %v, want 8, the last batch 3", w.count(), w.batches)
+		if w.count() != 5+uncorkInline || w.batches[1] != uncorkInline {
+			t.Fatalf("uncork: %d written in %v, want %d, the last batch %d", w.count(), w.batches, 5+uncorkInline, uncorkInline)
 		}
+		n := w.count()
+
+		// Fewer are left to the writer goroutine.
+		q.cork()
+		q.push(nil, numbered(0, 100), qAddrA, true, time.Time{}, nil)
+		q.uncork()
+		synctest.Wait()
+		if w.count() != n+1 {
+			t.Fatalf("a single datagram after uncork: %d written, want %d", w.count(), n+1)
+		}
+		n++
 
 		// A producer waiting for room gets it while corked: the full batch is written.
 		q.cork()
@@ -256,12 +267,13 @@ func TestSendQueueCork(t *testing.T) {
 			}
 		}
 		synctest.Wait()
-		if w.count() != 8+queueDatagrams {
-			t.Fatalf("a full batch while corked: %d written, want %d", w.count(), 8+queueDatagrams)
+		if w.count() != n+queueDatagrams {
+			t.Fatalf("a full batch while corked: %d written, want %d", w.count(), n+queueDatagrams)
 		}
 		q.uncork()
-		if w.count() != 9+queueDatagrams {
-			t.Fatalf("after uncork: %d written, want %d", w.count(), 9+queueDatagrams)
+		synctest.Wait()
+		if w.count() != n+queueDatagrams+1 {
+			t.Fatalf("after uncork: %d written, want %d", w.count(), n+queueDatagrams+1)
 		}
 	})
 }
