@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/binary"
-	"runtime"
 	"sync"
 
 	"golang.org/x/crypto/chacha20"
@@ -298,10 +297,6 @@ func grow(b []byte, n int) (whole, tail []byte) {
 // buffer; Conn's bulk frames are at most 64 KiB. Longer messages take the
 // generic path.
 const fastMax = 64 << 10
-
-// fastArch is whether chacha20poly1305 has assembly here; elsewhere it runs
-// the same generic ChaCha20 as the generic path, plus two copies.
-const fastArch = runtime.GOARCH == "amd64"
 
 func useFast(mLen int) bool {
 	return fastArch && mLen&7 == 0 && mLen >= 64 && mLen <= fastMax
