@@ -47,7 +47,10 @@
 // which any pair may use: both sides then pair
 // their streams at the relay while they punch, the first path found carries the connection,
 // and a relayed connection moves to the direct path when a punch succeeds later
-// ([Node.ServeBlindRelay] makes a node a relay). Peers behind one NAT connect on their LAN. A
+// ([Node.ServeBlindRelay] makes a node a relay). The reference's punching options are there
+// too: a server that never punches (ServerOptions.NoHolepunch), vetoes on either side
+// (ServerOptions.Holepunch, ConnectOptions.Holepunch, a [HolepunchFunc]) and a client without
+// fast open (ConnectOptions.NoFastOpen). Peers behind one NAT connect on their LAN. A
 // server stays reachable when its network changes: it announces again when the host's
 // interfaces change (rpc.EventNetworkChange, as the reference does), when the sampled public
 // address changes, and when a relay sees it at a new address (its router's public address
