@@ -2,9 +2,7 @@ package blindrelay
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -57,14 +55,7 @@ func (m msgValue) token(t testing.TB) Token {
 
 func loadVectors(t testing.TB) vectorFile {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", "vectors.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var vf vectorFile
-	if err := json.Unmarshal(data, &vf); err != nil {
-		t.Fatalf("testdata/vectors.json: %v", err)
-	}
+	vf := goldentest.Load[vectorFile](t, filepath.Join("testdata", "vectors.json"))
 	if len(vf.Encode) == 0 {
 		t.Fatal("testdata/vectors.json has no encode vectors")
 	}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -47,14 +46,7 @@ func (v vector) bytes(t testing.TB) []byte {
 
 func loadVectors(t testing.TB) vectorFile {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", "vectors.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var vf vectorFile
-	if err := json.Unmarshal(data, &vf); err != nil {
-		t.Fatalf("testdata/vectors.json: %v", err)
-	}
+	vf := goldentest.Load[vectorFile](t, filepath.Join("testdata", "vectors.json"))
 	if len(vf.Encode) == 0 {
 		t.Fatal("testdata/vectors.json has no encode vectors")
 	}

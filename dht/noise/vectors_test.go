@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -169,14 +168,7 @@ var classErr = map[string]error{
 
 func loadVectors(t testing.TB) vectorFile {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", "vectors.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var vf vectorFile
-	if err := json.Unmarshal(data, &vf); err != nil {
-		t.Fatalf("testdata/vectors.json: %v", err)
-	}
+	vf := goldentest.Load[vectorFile](t, filepath.Join("testdata", "vectors.json"))
 	if len(vf.Handshakes) == 0 || len(vf.Recv) == 0 || len(vf.DH) == 0 {
 		t.Fatal("testdata/vectors.json is missing vectors")
 	}

@@ -4,7 +4,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -80,14 +79,7 @@ func (e event) String() string {
 
 func loadVectors(t testing.TB) vectorFile {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", "vectors.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var vf vectorFile
-	if err := json.Unmarshal(data, &vf); err != nil {
-		t.Fatalf("testdata/vectors.json: %v", err)
-	}
+	vf := goldentest.Load[vectorFile](t, filepath.Join("testdata", "vectors.json"))
 	if len(vf.Scenarios) == 0 {
 		t.Fatal("testdata/vectors.json has no scenarios")
 	}

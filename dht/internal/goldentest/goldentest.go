@@ -5,11 +5,27 @@ package goldentest
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 )
+
+// Load reads the JSON golden file at path into a T; a missing or malformed file fails the
+// test.
+func Load[T any](t testing.TB, path string) T {
+	t.Helper()
+	var v T
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return v
+}
 
 // RequireNode returns the node binary, after checking that each of modules is installed in
 // interop/node_modules. Without them the test is skipped, with the reason; under
