@@ -50,7 +50,6 @@ type announcer struct {
 	updates  int                               // guarded by mu; updates done, for tests
 	stopped  bool
 	wake     chan struct{} // refresh
-	quit     chan struct{}
 	loopDone chan struct{}
 	// ctx ends at stop: it cancels the loop's announce round under way.
 	ctx    context.Context
@@ -61,7 +60,7 @@ func newAnnouncer(n *Node, kp KeyPair, target [32]byte) *announcer {
 	a := &announcer{
 		n: n, kp: kp, target: target,
 		current: map[netip.AddrPort]bool{}, previous: map[netip.AddrPort]bool{}, older: map[netip.AddrPort]bool{},
-		wake: make(chan struct{}, 1), quit: make(chan struct{}), loopDone: make(chan struct{}),
+		wake: make(chan struct{}, 1), loopDone: make(chan struct{}),
 	}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	return a
@@ -196,7 +195,7 @@ func (a *announcer) loop() {
 		}
 		for i := 0; i < rounds; i++ {
 			select {
-			case <-a.quit:
+			case <-ctx.Done():
 				return
 			case <-a.wake:
 				i = rounds
@@ -269,7 +268,6 @@ func (a *announcer) stop(ctx context.Context, unannounce bool) {
 		return
 	}
 	a.stopped = true
-	close(a.quit)
 	a.cancel()
 	nodes := a.current
 	a.current = map[netip.AddrPort]bool{}

@@ -164,23 +164,10 @@ func (pr *punchRun) rounds(ctx context.Context, r *handshakeReply) error {
 		server = peer
 		pr.p.OpenSession(server)
 	}
-	if f := pr.c.opts.Holepunch; f != nil {
-		remote, addrs, _ := pr.p.Remote()
-		nat := pr.p.NAT()
-		if !f(records.Firewall(remote), records.Firewall(nat.Firewall()), remoteAddrList(addrs), nat.Addresses()) {
-			return pr.abort(ctx, serverRelay, ErrHolepunchAborted.with("client aborted holepunch", nil))
-		}
+	if !pr.c.opts.Holepunch.allows(pr.p) {
+		return pr.abort(ctx, serverRelay, ErrHolepunchAborted.with("client aborted holepunch", nil))
 	}
 	return pr.punch(ctx, server, token, r.node, serverRelay)
-}
-
-// remoteAddrList returns the addresses of a puncher's remote.
-func remoteAddrList(addrs []holepunch.RemoteAddr) []netip.AddrPort {
-	out := make([]netip.AddrPort, len(addrs))
-	for i, a := range addrs {
-		out[i] = a.Addr
-	}
-	return out
 }
 
 // probe sends the probe round: it learns the server's NAT and token, and waits for our own

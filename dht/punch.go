@@ -54,6 +54,20 @@ func (n *Node) holdSocket(sock *udx.Socket, raw *udx.Stream) {
 // may block briefly.
 type HolepunchFunc func(remoteFirewall, localFirewall records.Firewall, remoteAddrs, localAddrs []netip.AddrPort) bool
 
+// allows asks f about p's remote and local NATs; a nil f allows every punch.
+func (f HolepunchFunc) allows(p *holepunch.Puncher) bool {
+	if f == nil {
+		return true
+	}
+	remote, addrs, _ := p.Remote()
+	remoteAddrs := make([]netip.AddrPort, len(addrs))
+	for i, a := range addrs {
+		remoteAddrs[i] = a.Addr
+	}
+	nat := p.NAT()
+	return f(records.Firewall(remote), records.Firewall(nat.Firewall()), remoteAddrs, nat.Addresses())
+}
+
 // Path is how a connection's stream reaches the peer.
 type Path int
 

@@ -180,11 +180,26 @@ func (s *Server) unlisten(ann *announcer, target [32]byte) {
 		return // closed meanwhile
 	}
 	s.ann, s.listening, s.kp, s.target = nil, false, KeyPair{}, [32]byte{}
+	pending := s.pendingLocked()
+	s.mu.Unlock()
+	s.releaseKey(target)
+	for _, h := range pending {
+		h.abort()
+	}
+}
+
+// pendingLocked returns the handshakes under way.
+func (s *Server) pendingLocked() []*serverHandshake {
 	var pending []*serverHandshake
 	for _, h := range s.handshakes {
 		pending = append(pending, h)
 	}
-	s.mu.Unlock()
+	return pending
+}
+
+// releaseKey stops the node routing target's handshakes to s, if it still does, and
+// releases the record the node's store keeps for it.
+func (s *Server) releaseKey(target [32]byte) {
 	n := s.n
 	n.mu.Lock()
 	mine := n.servers[target] == s
@@ -195,9 +210,6 @@ func (s *Server) unlisten(ann *announcer, target [32]byte) {
 	n.mu.Unlock()
 	if mine && store != nil {
 		store.ReleaseForward(target)
-	}
-	for _, h := range pending {
-		h.abort()
 	}
 }
 
@@ -288,24 +300,17 @@ func (s *Server) shutdown() *announcer {
 	ann, target, listening := s.ann, s.target, s.listening
 	queue := s.queue
 	s.queue = nil
-	var pending []*serverHandshake
-	for _, h := range s.handshakes {
-		pending = append(pending, h)
-	}
+	pending := s.pendingLocked()
 	close(s.queued)
 	s.mu.Unlock()
 
+	if listening {
+		s.releaseKey(target)
+	}
 	n := s.n
 	n.mu.Lock()
-	if listening && n.servers[target] == s {
-		delete(n.servers, target)
-	}
 	delete(n.allServers, s)
-	store := n.store
 	n.mu.Unlock()
-	if listening && store != nil {
-		store.ReleaseForward(target)
-	}
 	for _, h := range pending {
 		h.abort()
 	}

@@ -234,7 +234,7 @@ func (h *serverHandshake) run(kp KeyPair, msg []byte, peer netip.AddrPort, req *
 	case s.opts.NoHolepunch:
 		// No puncher: the client's rounds are answered with an abort.
 		h.mu.Lock()
-		h.secure = records.NewSecurePayload(records.HolepunchSecret(result.Hash))
+		h.initSecureLocked(result)
 		h.mu.Unlock()
 		h.startTimeout()
 		return msg, nil

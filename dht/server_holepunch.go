@@ -46,9 +46,7 @@ func (h *serverHandshake) sameLAN(client, to netip.AddrPort, remote *records.Noi
 // puncher. It returns nil when no socket could be opened; rounds are then refused.
 func (h *serverHandshake) setupPuncher(result noise.Result, remote records.Firewall, path Path) *holepunch.Puncher {
 	h.mu.Lock()
-	if h.secure == nil { // a second puncher keeps the tokens given out
-		h.secure = records.NewSecurePayload(records.HolepunchSecret(result.Hash))
-	}
+	h.initSecureLocked(result)
 	h.path = path
 	h.mu.Unlock()
 	p, err := h.s.n.newPuncher(false, remote, nil, h.giveUp)
@@ -70,6 +68,14 @@ func (h *serverHandshake) setupPuncher(result noise.Result, remote records.Firew
 		h.s.n.punch.pool.Hold(p.Socket(), direct)
 	}
 	return p
+}
+
+// initSecureLocked makes the sealer of the handshake's holepunch rounds; a second puncher
+// keeps the first one's, and the tokens given out with it.
+func (h *serverHandshake) initSecureLocked(result noise.Result) {
+	if h.secure == nil {
+		h.secure = records.NewSecurePayload(records.HolepunchSecret(result.Hash))
+	}
 }
 
 // stopPuncher destroys the handshake's puncher, if any; a socket the stream uses stays open.
@@ -183,11 +189,8 @@ func (s *Server) onHolepunch(id uint64, sealed []byte, peer netip.AddrPort, req 
 			h.timeout.Stop()
 		}
 		h.mu.Unlock()
-		if f := s.opts.Holepunch; f != nil {
-			_, addrs, _ := p.Remote()
-			if !f(records.Firewall(remoteFirewall), records.Firewall(nat.Firewall()), remoteAddrList(addrs), nat.Addresses()) {
-				return h.abortRound(records.ConnErrorAborted)
-			}
+		if !s.opts.Holepunch.allows(p) {
+			return h.abortRound(records.ConnErrorAborted)
 		}
 		// A round the client sent again (its reply lost or late) finds this handshake's own
 		// punch running: answer it as the first, where the reference answers TRY_LATER and
