@@ -249,11 +249,12 @@ func (r *fairRig) measure(d time.Duration) []int64 {
 // total.
 func (r *fairRig) wantFair(got []int64, lo, hi float64) {
 	r.t.Helper()
-	if total := sum(got); total == 0 {
+	total := sum(got)
+	if total == 0 {
 		r.t.Fatal("nothing got through the bottleneck")
 	}
 	for i, g := range got {
-		if share := float64(g) / float64(sum(got)); share < lo || share > hi {
+		if share := float64(g) / float64(total); share < lo || share > hi {
 			r.t.Errorf("%s got %.0f%% of the bottleneck, want %.0f%% to %.0f%%", r.flows[i].name, 100*share, 100*lo, 100*hi)
 		}
 	}
