@@ -314,10 +314,7 @@ func (c *connector) onFirstPacket(sock *udx.Socket, from netip.AddrPort) bool {
 	if c.puncher != nil {
 		path = PathHolepunch
 	}
-	select {
-	case c.connect <- socketChoice{sock: sock, addr: from, path: path}:
-	default:
-	}
+	c.offer(socketChoice{sock: sock, addr: from, path: path})
 	return true
 }
 
