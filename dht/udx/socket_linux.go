@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -18,6 +19,19 @@ const (
 	recvSlotsMin = 8
 )
 
+// Receive offload (UDP_GRO). A socket whose reads come back full at batchLen datagrams is
+// busy: it asks the kernel to hand it runs of equal-size datagrams from one sender as one
+// message (the segments of a sender's UDP_SEGMENT send, or what the driver coalesced),
+// which saves the kernel splitting them up and queueing, waking and copying each on its
+// own. Such a message can be up to 64 KiB, so every slot of a socket in this mode is that
+// large; it reads groSlotsMin messages at a time, doubling up to groSlotsMax.
+const (
+	groSlotSize = 1 << 16 // larger than any UDP payload (the kernel's IP_MAX_MTU is 65535)
+	groSlotsMin = 4
+	groSlotsMax = batchLen
+	groSegsMax  = 64 // segments of one message (the kernel's UDP_GRO_CNT_MAX)
+)
+
 // gsoMaxBytes bounds the payload of one UDP_SEGMENT send (a UDP datagram's length field).
 const gsoMaxBytes = 65000
 
@@ -25,7 +39,8 @@ const gsoMaxBytes = 65000
 // is 64 on older kernels).
 const gsoMaxSegments = 64
 
-// batchConn is batched I/O on a real UDP socket: recvmmsg on the read goroutine, and
+// batchConn is batched I/O on a real UDP socket: recvmmsg on the read goroutine (with
+// UDP_GRO once the socket is busy), and
 // writeBatch, which writes a batch of the socket's send queue with one sendmmsg, runs of
 // equal-size datagrams to one address as one UDP_SEGMENT (GSO) message when the kernel
 // supports it.
@@ -34,15 +49,24 @@ type batchConn struct {
 	v6 bool // an AF_INET6 socket: IPv4 destinations are sent v4-mapped
 
 	// Receive side, used only by the read goroutine.
-	rbuf   []byte // rslots datagram buffers of MaxDatagram bytes
-	rslots int    // datagrams one recvmmsg reads
+	rbuf   []byte // rslots buffers of rsize bytes
+	rsize  int    // bytes of a slot: MaxDatagram, groSlotSize with gro
+	rslots int    // messages one recvmmsg reads
 	rfull  bool   // the last read filled every slot: grow before the next
 	rmsgs  [batchLen]unix.Mmsghdr
 	riovs  [batchLen]unix.Iovec
 	rnames [batchLen]unix.RawSockaddrInet6
+	roob   [batchLen][unix.SizeofCmsghdr + 8]byte // UDP_GRO's segment size, with gro
+	rsegs  []rseg                                 // the datagrams of the last read
+	rfrom  [batchLen]netip.AddrPort               // the sender of each message of the last read
 	rn     int
 	rerr   error
 	recvFn func(fd uintptr) bool
+	groOK  bool         // the kernel takes UDP_GRO
+	gro    bool         // UDP_GRO is on: a message may hold several datagrams
+	rgro   uint64       // messages that held more than one datagram
+	groOn  atomic.Bool  // gro, for other goroutines (tests)
+	grows  atomic.Int32 // times the read layout grew, for other goroutines (tests)
 
 	// Send side, used only by the holder of the send queue's writer role (the queue's
 	// mutex orders the holders).
@@ -129,6 +153,9 @@ func newBatchConn(pc net.PacketConn) *batchConn {
 		if _, err := unix.GetsockoptInt(int(fd), unix.SOL_UDP, unix.UDP_SEGMENT); err == nil {
 			b.gso = true
 		}
+		if _, err := unix.GetsockoptInt(int(fd), unix.SOL_UDP, unix.UDP_GRO); err == nil {
+			b.groOK = true
+		}
 		setProbeMTU(int(fd), family)
 	}); err != nil || probeErr != nil || family == 0 {
 		return nil
@@ -146,19 +173,68 @@ func newBatchConn(pc net.PacketConn) *batchConn {
 	return b
 }
 
-// setRecvSlots makes recvmmsg read n datagrams at a time, into a new buffer.
+// rseg is one datagram of a read: rbuf[start:end], sent by rfrom[msg].
+type rseg struct {
+	start, end int32
+	msg        int32
+}
+
+// setRecvSlots makes recvmmsg read n messages at a time, into a new buffer.
 func (b *batchConn) setRecvSlots(n int) {
-	b.rslots, b.rbuf = n, make([]byte, n*MaxDatagram)
-	for i := range n {
-		b.riovs[i].Base = &b.rbuf[i*MaxDatagram]
-		b.riovs[i].SetLen(MaxDatagram)
+	b.rsize = MaxDatagram
+	segs := n
+	if b.gro {
+		b.rsize, segs = groSlotSize, n*groSegsMax
 	}
+	b.rslots, b.rbuf = n, make([]byte, n*b.rsize)
+	if cap(b.rsegs) < segs {
+		b.rsegs = make([]rseg, 0, segs)
+	}
+	for i := range n {
+		b.riovs[i].Base = &b.rbuf[i*b.rsize]
+		b.riovs[i].SetLen(b.rsize)
+	}
+}
+
+// grow makes the next read take more messages after one that filled every slot: up to
+// batchLen datagram slots, then, when the kernel offers it, UDP_GRO's large slots.
+func (b *batchConn) grow() {
+	defer b.grows.Add(1)
+	switch {
+	case b.gro && b.rslots < groSlotsMax:
+		b.setRecvSlots(min(2*b.rslots, groSlotsMax))
+	case b.gro:
+	case b.rslots < batchLen:
+		b.setRecvSlots(min(2*b.rslots, batchLen))
+	case b.groOK:
+		b.enableGRO()
+	}
+}
+
+// enableGRO turns UDP_GRO on. The datagrams queued before it arrive one per message, as
+// before; that is fine, every slot takes one.
+func (b *batchConn) enableGRO() {
+	b.groOK = false // one try
+	var serr error
+	if err := b.rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_UDP, unix.UDP_GRO, 1)
+	}); err != nil || serr != nil {
+		return
+	}
+	b.gro = true
+	b.groOn.Store(true)
+	b.setRecvSlots(groSlotsMin)
 }
 
 // recv is the RawConn.Read callback: one recvmmsg; false asks the poller to wait.
 func (b *batchConn) recv(fd uintptr) bool {
 	for i := range b.rslots {
-		b.rmsgs[i].Hdr.Namelen = unix.SizeofSockaddrInet6
+		h := &b.rmsgs[i].Hdr
+		h.Namelen = unix.SizeofSockaddrInet6
+		if b.gro {
+			h.Control = &b.roob[i][0]
+			h.SetControllen(len(b.roob[i]))
+		}
 	}
 	n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.rmsgs[0])), uintptr(b.rslots), 0, 0, 0)
 	if e == unix.EAGAIN || e == unix.EWOULDBLOCK {
@@ -172,11 +248,12 @@ func (b *batchConn) recv(fd uintptr) bool {
 	return true
 }
 
-// readBatch reads up to batchLen datagrams, waiting for the first, and returns how many;
-// datagram returns them. A non-nil error is the socket's (net.ErrClosed after Close).
+// readBatch reads what one recvmmsg returns, waiting for the first datagram, and returns
+// how many datagrams that is; datagram returns them. A non-nil error is the socket's
+// (net.ErrClosed after Close).
 func (b *batchConn) readBatch() (int, error) {
-	if b.rfull && b.rslots < batchLen {
-		b.setRecvSlots(min(2*b.rslots, batchLen)) // the last batch has been dispatched
+	if b.rfull {
+		b.grow() // the last batch has been dispatched
 	}
 	if err := b.rc.Read(b.recvFn); err != nil {
 		return 0, err
@@ -185,13 +262,58 @@ func (b *batchConn) readBatch() (int, error) {
 		return 0, b.rerr
 	}
 	b.rfull = b.rn == b.rslots
-	return b.rn, nil
+	segs := b.rsegs[:0]
+	for i := range b.rn {
+		b.rfrom[i] = sockaddrToAddrPort(&b.rnames[i])
+		start, n := i*b.rsize, int(b.rmsgs[i].Len)
+		seg := n
+		if b.gro {
+			if s := groSegment(&b.rmsgs[i].Hdr); s > 0 && s < n {
+				seg = s
+				b.rgro++
+			}
+		}
+		for off := 0; off < n || off == 0; off += seg {
+			if len(segs) == cap(segs) {
+				break // more segments than the kernel makes: the rest is dropped
+			}
+			end := min(off+seg, n)
+			segs = append(segs, rseg{start: int32(start + off), end: int32(start + end), msg: int32(i)})
+			if seg == 0 {
+				break // an empty datagram
+			}
+		}
+	}
+	b.rsegs = segs
+	return len(segs), nil
+}
+
+// groSegment returns the segment size of a message read with UDP_GRO on, 0 when the
+// message is one datagram.
+func groSegment(h *unix.Msghdr) int {
+	if h.Control == nil {
+		return 0
+	}
+	oob := unsafe.Slice(h.Control, h.Controllen)
+	for len(oob) >= unix.SizeofCmsghdr {
+		c := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		l := int(c.Len)
+		if l < unix.SizeofCmsghdr || l > len(oob) {
+			return 0
+		}
+		if c.Level == unix.SOL_UDP && c.Type == unix.UDP_GRO && l >= unix.CmsgLen(4) {
+			return int(*(*int32)(unsafe.Pointer(&oob[unix.CmsgLen(0)])))
+		}
+		oob = oob[min(unix.CmsgSpace(l-unix.SizeofCmsghdr), len(oob)):]
+	}
+	return 0
 }
 
 // datagram returns datagram i of the last readBatch and its sender; the bytes are valid
 // until the next readBatch.
 func (b *batchConn) datagram(i int) ([]byte, netip.AddrPort) {
-	return b.rbuf[i*MaxDatagram : i*MaxDatagram+int(b.rmsgs[i].Len)], sockaddrToAddrPort(&b.rnames[i])
+	s := b.rsegs[i]
+	return b.rbuf[s.start:s.end], b.rfrom[s.msg]
 }
 
 func sockaddrToAddrPort(rsa *unix.RawSockaddrInet6) netip.AddrPort {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -144,12 +145,17 @@ func TestSocketRecvSlotsGrow(t *testing.T) {
 	}
 	defer raw.Close()
 	// Bursts that fit the default socket buffer and the plain queue, each read back before
-	// the next.
-	const bursts, burst = 16, 128
+	// the next, until a read came back full (the read goroutine can keep up with a burst
+	// when the machine is busy).
+	const burst = 128
 	buf := make([]byte, 64)
-	for k := range bursts {
+	bursts := 0
+	for ; bursts < 4 || s.batch.grows.Load() == 0; bursts++ {
+		if bursts == 200 {
+			t.Fatalf("%d bursts of %d datagrams and no read came back full", bursts, burst)
+		}
 		for i := range burst {
-			if _, err := raw.WriteToUDPAddrPort(numbered(k*burst+i, 40), s.LocalAddrPort()); err != nil {
+			if _, err := raw.WriteToUDPAddrPort(numbered(bursts*burst+i, 40), s.LocalAddrPort()); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -157,15 +163,15 @@ func TestSocketRecvSlotsGrow(t *testing.T) {
 			s.SetReadDeadline(time.Now().Add(5 * time.Second))
 			n, _, err := s.ReadFromUDPAddrPort(buf)
 			if err != nil {
-				t.Fatalf("burst %d: datagram %d: %v", k, i, err)
+				t.Fatalf("burst %d: datagram %d: %v", bursts, i, err)
 			}
-			if got := binary.LittleEndian.Uint32(buf[:n]); got != uint32(k*burst+i) {
-				t.Fatalf("burst %d: got datagram %d, want %d", k, got, k*burst+i)
+			if got := binary.LittleEndian.Uint32(buf[:n]); got != uint32(bursts*burst+i) {
+				t.Fatalf("burst %d: got datagram %d, want %d", bursts, got, bursts*burst+i)
 			}
 		}
 	}
 	s.Close() // the read goroutine has exited: its state can be looked at
-	if s.batch.rslots <= recvSlotsMin || len(s.batch.rbuf) != s.batch.rslots*MaxDatagram {
+	if s.batch.rslots <= recvSlotsMin && !s.batch.gro || len(s.batch.rbuf) != s.batch.rslots*s.batch.rsize {
 		t.Errorf("after %d datagrams in bursts: %d slots, %d buffer bytes; want more than %d slots", bursts*burst, s.batch.rslots, len(s.batch.rbuf), recvSlotsMin)
 	}
 }
@@ -239,4 +245,102 @@ func TestStreamCorkAndBatchEndRealUDP(t *testing.T) {
 		t.Fatalf("%d messages, %d after the last batch end, %d batch ends; want %d, 0, 1..%d", g, b, e, n, n)
 	}
 	t.Logf("%d messages in %d reads", g, e)
+}
+
+// A busy socket turns UDP_GRO on (after reads that fill batchLen slots) and then takes a
+// sender's UDP_SEGMENT sends whole, as one message per send; it still hands out every
+// datagram on its own and in order: equal sizes, a shorter last one, a single datagram, an
+// empty one.
+func TestSocketGRORealUDP(t *testing.T) {
+	pc, err := NewInstance().ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := pc.(*Socket)
+	if s.batch == nil || !s.batch.groOK || !s.batch.gso {
+		s.Close()
+		t.Skip("no UDP_GRO or UDP_SEGMENT on this kernel")
+	}
+	s.SetReadBuffer(4 << 20)
+	raw, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.SetWriteBuffer(4 << 20)
+	to := s.LocalAddrPort()
+	next := 0
+	buf := make([]byte, 2048)
+	readBack := func(sizes ...int) {
+		t.Helper()
+		for _, size := range sizes {
+			s.SetReadDeadline(time.Now().Add(5 * time.Second))
+			n, _, err := s.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				t.Fatalf("datagram %d: %v", next, err)
+			}
+			if n != size || (n >= 4 && binary.LittleEndian.Uint32(buf) != uint32(next)) {
+				t.Fatalf("got %d bytes numbered %d, want datagram %d of %d bytes", n, binary.LittleEndian.Uint32(buf[:max(n, 4)]), next, size)
+			}
+			next++
+		}
+	}
+	// Bursts of plain datagrams, bigger than a read, until the socket turns GRO on.
+	for k := 0; !s.batch.groOn.Load(); k++ {
+		if k == 100 {
+			t.Fatal("100 bursts of 256 datagrams and UDP_GRO still off")
+		}
+		var sizes []int
+		for range 256 {
+			if _, err := raw.WriteToUDPAddrPort(numbered(next+len(sizes), 100), to); err != nil {
+				t.Fatal(err)
+			}
+			sizes = append(sizes, 100)
+		}
+		readBack(sizes...)
+	}
+	// UDP_SEGMENT sends: one buffer of segments, all of seg bytes but the last.
+	gsoSend := func(seg int, sizes []int) {
+		t.Helper()
+		var b []byte
+		for i, size := range sizes {
+			d := make([]byte, size)
+			if size >= 4 {
+				binary.LittleEndian.PutUint32(d, uint32(next+i))
+			}
+			b = append(b, d...)
+		}
+		oob := make([]byte, unix.CmsgSpace(2))
+		c := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		c.Level, c.Type = unix.SOL_UDP, unix.UDP_SEGMENT
+		c.SetLen(unix.CmsgLen(2))
+		binary.NativeEndian.PutUint16(oob[unix.CmsgLen(0):], uint16(seg))
+		if _, _, err := raw.WriteMsgUDPAddrPort(b, oob, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 20 {
+		sizes := make([]int, 40)
+		for i := range sizes {
+			sizes[i] = 1452
+		}
+		gsoSend(1452, sizes)
+		readBack(sizes...)
+		sizes = []int{1000, 1000, 1000, 17}
+		gsoSend(1000, sizes)
+		readBack(sizes...)
+		if _, err := raw.WriteToUDPAddrPort(numbered(next, 300), to); err != nil {
+			t.Fatal(err)
+		}
+		readBack(300)
+		if _, err := raw.WriteToUDPAddrPort(nil, to); err != nil {
+			t.Fatal(err)
+		}
+		readBack(0)
+	}
+	s.Close() // the read goroutine has exited: its state can be looked at
+	if s.batch.rgro == 0 {
+		t.Errorf("no read held more than one datagram: the kernel does not coalesce UDP_SEGMENT sends on loopback?")
+	}
+	t.Logf("%d slots of %d bytes, %d coalesced messages", s.batch.rslots, s.batch.rsize, s.batch.rgro)
 }
