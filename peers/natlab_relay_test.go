@@ -9,8 +9,9 @@ package peers
 //
 // The members admit each other by key ([[peer]], no secret). Without relay_through a and b
 // do not connect (the holepunch aborts); with r's relay key in relay_through they ping each
-// other through the tunnel, and their status shows the relay path. Root, ip, nft and
-// conntrack are needed: skipped without them, failed under HYPERLAN_REQUIRE_NETNS=1.
+// other through the tunnel, and their status shows the relay path. A stranger (a key no
+// member lists) cannot connect to r nor ping it. Root, ip, nft and conntrack are needed:
+// skipped without them, failed under HYPERLAN_REQUIRE_NETNS=1.
 
 import (
 	"context"
@@ -99,7 +100,28 @@ func TestNATLabRelay(t *testing.T) {
 	if st, _ := peerStatusOf(a.e, r.key()); st.Relayed {
 		t.Errorf("a sees r: %+v, want a direct connection", st)
 	}
-	for _, m := range []*labMember{a, b, r} {
+
+	// A stranger: x lists r, but r does not list x. r's firewall refuses x before any
+	// session, so x can neither join nor get a packet to r.
+	x := &labMember{name: "x", host: nl.PublicHost("x"), peers: []*labMember{r}}
+	x.seed[0], x.seed[1] = 0x52, 0xee
+	x.start(t, nil, boot)
+	waitFor(t, ctx, 30*time.Second, "x's dial of r fails", func() bool {
+		st, _ := peerStatusOf(x.e, r.key())
+		if st.Connected {
+			t.Fatalf("x, a stranger, connected to r: %+v", st)
+		}
+		return st.LastError != ""
+	})
+	if out, err := x.host.Run(ctx, "ping", "-c", "3", "-i", "0.3", "-W", "1", r.ip4.String()); err == nil {
+		t.Errorf("x, a stranger, pinged r:\n%s", out)
+	}
+	st, _ := peerStatusOf(x.e, r.key())
+	t.Logf("x's status of r: %s", st.LastError)
+	if p, ok := peerStatusOf(r.e, x.key()); ok {
+		t.Errorf("r lists x: %+v", p)
+	}
+	for _, m := range []*labMember{a, b, r, x} {
 		m.stop(t)
 	}
 	t.Logf("%v in all", time.Since(start).Round(time.Millisecond))

@@ -9,9 +9,10 @@ package peers
 //
 // The members know only the network secret; c serves the subnet 10.99.0.0/24 (an address on
 // its loopback device). Every pair pings by IPv4 and IPv6, TCP transfers arrive intact, the
-// subnet is reachable; then ra's public address changes, and b is killed and started again,
-// and each time the mesh heals by itself. It needs root, ip, nft and conntrack: skipped
-// without them, failed instead under HYPERLAN_REQUIRE_NETNS=1.
+// subnet is reachable; a node with the wrong secret cannot join, and packets a member sends
+// from another's address are dropped (labRefusals); then ra's public address changes, and b
+// is killed and started again, and each time the mesh heals by itself. It needs root, ip,
+// nft and conntrack: skipped without them, failed instead under HYPERLAN_REQUIRE_NETNS=1.
 
 import (
 	"bytes"
@@ -103,6 +104,7 @@ func TestNATLabMesh(t *testing.T) {
 	}
 	labPing(t, ctx, a, server, 10*time.Second)
 	labPing(t, ctx, b, server, 10*time.Second)
+	labRefusals(t, ctx, nl, boot, a, c)
 
 	addr, err := ra.ChangePublicAddr()
 	if err != nil {
@@ -140,6 +142,58 @@ func (m *labMember) stop(t *testing.T) {
 	}
 	if err := <-m.runErr; err != nil {
 		t.Errorf("%s: Run: %v", m.name, err)
+	}
+}
+
+// labRefusals checks, on the running mesh, that a node with the wrong network secret cannot
+// join nor get a packet through to a, and that packets c sends with another source address
+// than its own are dropped by a. (On a network with a secret every key may dial, and the
+// proof decides: a key that is not a member is a node without the secret.)
+func labRefusals(t *testing.T, ctx context.Context, nl *interop.NATLab, boot []rpc.BootstrapNode, a, c *labMember) {
+	t.Helper()
+	wrong := make([]byte, configs.SecretSize)
+	rand.Read(wrong)
+	m := &labMember{name: "m", host: nl.PublicHost("m"), peers: []*labMember{a}}
+	rand.Read(m.seed[:])
+	m.start(t, wrong, boot)
+	defer m.stop(t)
+	// m dials a (it lists a) and would ping it at the address it derives for a.
+	ip4, _ := configs.DeriveIPv4(configs.DefaultIPv4Prefix, a.key())
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if out, err := m.host.Run(ctx, "ping", "-c", "1", "-W", "1", ip4.String()); err == nil {
+			t.Fatalf("m, with the wrong secret, pinged a:\n%s", out)
+		}
+	}
+	st, _ := peerStatusOf(m.e, a.key())
+	if st.Connected || st.LastError == "" {
+		t.Errorf("m's status of a: %+v; want not connected, with the reason", st)
+	}
+	if p, ok := peerStatusOf(a.e, m.key()); ok {
+		t.Errorf("a lists m: %+v", p)
+	}
+	a.e.mu.Lock()
+	_, refused := a.e.refused[m.key()]
+	a.e.mu.Unlock()
+	t.Logf("m's status of a: %s (a refused m's key: %v)", st.LastError, refused)
+	if !refused {
+		t.Error("a did not refuse m's key")
+	}
+
+	// c sends from an address of the mesh that is not its own: a drops what arrives.
+	spoof := configs.DefaultIPv4Prefix.Addr().Next().Next().Next()
+	for spoof == a.ip4 || spoof == c.ip4 {
+		spoof = spoof.Next()
+	}
+	c.host.AddAddr("lo", netip.PrefixFrom(spoof, 32))
+	before := a.e.Status().Counters.Spoofed
+	if out, err := c.host.Run(ctx, "ping", "-c", "3", "-i", "0.2", "-W", "1", "-I", spoof.String(), a.ip4.String()); err == nil {
+		t.Errorf("c pinged a from %v, not its address:\n%s", spoof, out)
+	}
+	if got := a.e.Status().Counters.Spoofed - before; got < 3 {
+		t.Errorf("a counted %d spoofed packets from c, want 3", got)
+	} else {
+		t.Logf("a dropped %d pings c sent from %v", got, spoof)
 	}
 }
 
