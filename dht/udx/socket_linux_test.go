@@ -252,9 +252,14 @@ func TestStreamCorkAndBatchEndRealUDP(t *testing.T) {
 // datagram on its own and in order: equal sizes, a shorter last one, a single datagram, an
 // empty one.
 func TestSocketGRORealUDP(t *testing.T) {
-	pc, err := NewInstance().ListenPacket("udp4", "127.0.0.1:0")
+	t.Run("udp4", func(t *testing.T) { testSocketGRO(t, "udp4", net.IPv4(127, 0, 0, 1)) })
+	t.Run("udp6", func(t *testing.T) { testSocketGRO(t, "udp6", net.IPv6loopback) })
+}
+
+func testSocketGRO(t *testing.T, network string, ip net.IP) {
+	pc, err := NewInstance().ListenPacket(network, net.JoinHostPort(ip.String(), "0"))
 	if err != nil {
-		t.Fatal(err)
+		t.Skipf("no %s loopback: %v", network, err)
 	}
 	s := pc.(*Socket)
 	if s.batch == nil || !s.batch.groOK || !s.batch.gso {
@@ -262,7 +267,7 @@ func TestSocketGRORealUDP(t *testing.T) {
 		t.Skip("no UDP_GRO or UDP_SEGMENT on this kernel")
 	}
 	s.SetReadBuffer(4 << 20)
-	raw, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	raw, err := net.ListenUDP(network, &net.UDPAddr{IP: ip})
 	if err != nil {
 		t.Fatal(err)
 	}
