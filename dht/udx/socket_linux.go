@@ -29,8 +29,17 @@ const (
 	groSlotSize = 1 << 16 // larger than any UDP payload (the kernel's IP_MAX_MTU is 65535)
 	groSlotsMin = 4
 	groSlotsMax = batchLen
-	groSegsMax  = 64 // segments of one message (the kernel's UDP_GRO_CNT_MAX)
+	groSegsMax  = 64 // segments of most messages (the kernel's UDP_GRO_CNT_MAX); a local
+	// UDP_SEGMENT send arrives whole with up to UDP_MAX_SEGMENTS (128 on newer kernels)
 )
+
+// cmsgBuf holds one control message with up to 8 bytes of data (a UDP_SEGMENT or UDP_GRO
+// size), 8-byte aligned as the kernel's cmsghdr is.
+type cmsgBuf [(unix.SizeofCmsghdr + 8 + 7) / 8]uint64
+
+func (c *cmsgBuf) bytes() []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(&c[0])), len(c)*8)
+}
 
 // gsoMaxBytes bounds the payload of one UDP_SEGMENT send (a UDP datagram's length field).
 const gsoMaxBytes = 65000
@@ -49,24 +58,25 @@ type batchConn struct {
 	v6 bool // an AF_INET6 socket: IPv4 destinations are sent v4-mapped
 
 	// Receive side, used only by the read goroutine.
-	rbuf   []byte // rslots buffers of rsize bytes
-	rsize  int    // bytes of a slot: MaxDatagram, groSlotSize with gro
-	rslots int    // messages one recvmmsg reads
-	rfull  bool   // the last read filled every slot: grow before the next
-	rmsgs  [batchLen]unix.Mmsghdr
-	riovs  [batchLen]unix.Iovec
-	rnames [batchLen]unix.RawSockaddrInet6
-	roob   [batchLen][unix.SizeofCmsghdr + 8]byte // UDP_GRO's segment size, with gro
-	rsegs  []rseg                                 // the datagrams of the last read
-	rfrom  [batchLen]netip.AddrPort               // the sender of each message of the last read
-	rn     int
-	rerr   error
-	recvFn func(fd uintptr) bool
-	groOK  bool         // the kernel takes UDP_GRO
-	gro    bool         // UDP_GRO is on: a message may hold several datagrams
-	rgro   uint64       // messages that held more than one datagram
-	groOn  atomic.Bool  // gro, for other goroutines (tests)
-	grows  atomic.Int32 // times the read layout grew, for other goroutines (tests)
+	rbuf      []byte // rslots buffers of rsize bytes
+	rsize     int    // bytes of a slot: MaxDatagram, groSlotSize with gro
+	rslots    int    // messages one recvmmsg reads
+	rfull     bool   // the last read filled every slot: grow before the next
+	rmsgs     [batchLen]unix.Mmsghdr
+	riovs     [batchLen]unix.Iovec
+	rnames    [batchLen]unix.RawSockaddrInet6
+	roob      [batchLen]cmsgBuf        // UDP_GRO's segment size, with gro
+	rsegs     []rseg                   // the datagrams of the last read
+	rfrom     [batchLen]netip.AddrPort // the sender of each message of the last read
+	rn        int
+	rerr      error
+	recvFn    func(fd uintptr) bool
+	groOK     bool         // the kernel takes UDP_GRO; set before the read goroutine starts
+	gro       bool         // UDP_GRO is on: a message may hold several datagrams
+	rgro      uint64       // messages that held more than one datagram
+	groFailed bool         // setting UDP_GRO failed: not tried again
+	groOn     atomic.Bool  // gro, for other goroutines (tests)
+	grows     atomic.Int32 // times the read layout grew, for other goroutines (tests)
 
 	// Send side, used only by the holder of the send queue's writer role (the queue's
 	// mutex orders the holders).
@@ -74,7 +84,7 @@ type batchConn struct {
 	smsgs  [queueDatagrams]unix.Mmsghdr
 	siovs  [queueDatagrams]unix.Iovec
 	snames [queueDatagrams]unix.RawSockaddrInet6
-	soob   [queueDatagrams][unix.SizeofCmsghdr + 8]byte
+	soob   [queueDatagrams]cmsgBuf
 	scount int // messages built in smsgs
 	sdone  int // messages of smsgs sent so far
 	serr   error
@@ -206,7 +216,7 @@ func (b *batchConn) grow() {
 	case b.gro:
 	case b.rslots < batchLen:
 		b.setRecvSlots(min(2*b.rslots, batchLen))
-	case b.groOK:
+	case b.groOK && !b.groFailed:
 		b.enableGRO()
 	}
 }
@@ -214,11 +224,11 @@ func (b *batchConn) grow() {
 // enableGRO turns UDP_GRO on. The datagrams queued before it arrive one per message, as
 // before; that is fine, every slot takes one.
 func (b *batchConn) enableGRO() {
-	b.groOK = false // one try
 	var serr error
 	if err := b.rc.Control(func(fd uintptr) {
 		serr = unix.SetsockoptInt(int(fd), unix.SOL_UDP, unix.UDP_GRO, 1)
 	}); err != nil || serr != nil {
+		b.groFailed = true // one try
 		return
 	}
 	b.gro = true
@@ -232,8 +242,9 @@ func (b *batchConn) recv(fd uintptr) bool {
 		h := &b.rmsgs[i].Hdr
 		h.Namelen = unix.SizeofSockaddrInet6
 		if b.gro {
-			h.Control = &b.roob[i][0]
-			h.SetControllen(len(b.roob[i]))
+			oob := b.roob[i].bytes()
+			h.Control = &oob[0]
+			h.SetControllen(len(oob))
 		}
 	}
 	n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.rmsgs[0])), uintptr(b.rslots), 0, 0, 0)
@@ -268,15 +279,16 @@ func (b *batchConn) readBatch() (int, error) {
 		start, n := i*b.rsize, int(b.rmsgs[i].Len)
 		seg := n
 		if b.gro {
-			if s := groSegment(&b.rmsgs[i].Hdr); s > 0 && s < n {
+			h := &b.rmsgs[i].Hdr
+			if h.Flags&unix.MSG_CTRUNC != 0 {
+				continue // the segment size did not fit (it always does): no way to split
+			}
+			if s := groSegment(h); s > 0 && s < n {
 				seg = s
 				b.rgro++
 			}
 		}
 		for off := 0; off < n || off == 0; off += seg {
-			if len(segs) == cap(segs) {
-				break // more segments than the kernel makes: the rest is dropped
-			}
 			end := min(off+seg, n)
 			segs = append(segs, rseg{start: int32(start + off), end: int32(start + end), msg: int32(i)})
 			if seg == 0 {
@@ -313,7 +325,7 @@ func groSegment(h *unix.Msghdr) int {
 // until the next readBatch.
 func (b *batchConn) datagram(i int) ([]byte, netip.AddrPort) {
 	s := b.rsegs[i]
-	return b.rbuf[s.start:s.end], b.rfrom[s.msg]
+	return b.rbuf[s.start:s.end:s.end], b.rfrom[s.msg]
 }
 
 func sockaddrToAddrPort(rsa *unix.RawSockaddrInet6) netip.AddrPort {
@@ -382,7 +394,7 @@ func (b *batchConn) build(i int, p []byte, to netip.AddrPort) bool {
 
 // setSegment makes message i a GSO message of segments of size seg.
 func (b *batchConn) setSegment(i, seg int) {
-	oob := b.soob[i][:]
+	oob := b.soob[i].bytes()
 	c := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
 	c.Level = unix.SOL_UDP
 	c.Type = unix.UDP_SEGMENT

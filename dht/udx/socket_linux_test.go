@@ -4,6 +4,7 @@ package udx
 
 import (
 	"encoding/binary"
+	"errors"
 	"net"
 	"net/netip"
 	"sync"
@@ -305,7 +306,7 @@ func testSocketGRO(t *testing.T, network string, ip net.IP) {
 		readBack(sizes...)
 	}
 	// UDP_SEGMENT sends: one buffer of segments, all of seg bytes but the last.
-	gsoSend := func(seg int, sizes []int) {
+	gsoSend := func(seg int, sizes []int) error {
 		t.Helper()
 		var b []byte
 		for i, size := range sizes {
@@ -320,20 +321,34 @@ func testSocketGRO(t *testing.T, network string, ip net.IP) {
 		c.Level, c.Type = unix.SOL_UDP, unix.UDP_SEGMENT
 		c.SetLen(unix.CmsgLen(2))
 		binary.NativeEndian.PutUint16(oob[unix.CmsgLen(0):], uint16(seg))
-		if _, _, err := raw.WriteMsgUDPAddrPort(b, oob, to); err != nil {
-			t.Fatal(err)
-		}
+		_, _, err := raw.WriteMsgUDPAddrPort(b, oob, to)
+		return err
 	}
 	for range 20 {
 		sizes := make([]int, 40)
 		for i := range sizes {
 			sizes[i] = 1452
 		}
-		gsoSend(1452, sizes)
+		if err := gsoSend(1452, sizes); err != nil {
+			t.Fatal(err)
+		}
 		readBack(sizes...)
 		sizes = []int{1000, 1000, 1000, 17}
-		gsoSend(1000, sizes)
+		if err := gsoSend(1000, sizes); err != nil {
+			t.Fatal(err)
+		}
 		readBack(sizes...)
+		// More segments than the driver's GRO makes (64): a local send arrives whole with
+		// up to the kernel's UDP_MAX_SEGMENTS, 128 since Linux 6.9 (older ones refuse it).
+		sizes = make([]int, 100)
+		for i := range sizes {
+			sizes[i] = 100
+		}
+		if err := gsoSend(100, sizes); err == nil {
+			readBack(sizes...)
+		} else if !errors.Is(err, unix.EINVAL) {
+			t.Fatal(err)
+		}
 		if _, err := raw.WriteToUDPAddrPort(numbered(next, 300), to); err != nil {
 			t.Fatal(err)
 		}
@@ -348,4 +363,65 @@ func testSocketGRO(t *testing.T, network string, ip net.IP) {
 		t.Errorf("no read held more than one datagram: the kernel does not coalesce UDP_SEGMENT sends on loopback?")
 	}
 	t.Logf("%d slots of %d bytes, %d coalesced messages", s.batch.rslots, s.batch.rsize, s.batch.rgro)
+}
+
+// A read of several messages of more segments than the driver's GRO makes (a local
+// UDP_SEGMENT send arrives whole with up to 128 on Linux 6.9 and later) hands out every
+// datagram, in order: batchConn on its own, right after UDP_GRO was turned on (4 slots).
+func TestBatchConnGROManySegments(t *testing.T) {
+	uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	uc.SetReadBuffer(1 << 20)
+	b := newBatchConn(uc)
+	if b == nil || !b.groOK || !b.gso {
+		t.Skip("no UDP_GRO or UDP_SEGMENT on this kernel")
+	}
+	b.enableGRO()
+	if !b.gro {
+		t.Fatal("UDP_GRO could not be set")
+	}
+	raw, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	const sends, segs, size = groSlotsMin, 120, 100
+	oob := make([]byte, unix.CmsgSpace(2))
+	c := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+	c.Level, c.Type = unix.SOL_UDP, unix.UDP_SEGMENT
+	c.SetLen(unix.CmsgLen(2))
+	binary.NativeEndian.PutUint16(oob[unix.CmsgLen(0):], size)
+	for k := range sends {
+		buf := make([]byte, segs*size)
+		for i := range segs {
+			binary.LittleEndian.PutUint32(buf[i*size:], uint32(k*segs+i))
+		}
+		if _, _, err := raw.WriteMsgUDPAddrPort(buf, oob, uc.LocalAddr().(*net.UDPAddr).AddrPort()); err != nil {
+			if errors.Is(err, unix.EINVAL) {
+				t.Skip("this kernel sends at most 64 segments at once")
+			}
+			t.Fatal(err)
+		}
+	}
+	next := 0
+	for next < sends*segs {
+		uc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := b.readBatch()
+		if err != nil {
+			t.Fatalf("after %d datagrams: %v", next, err)
+		}
+		for i := range n {
+			d, _ := b.datagram(i)
+			if len(d) != size || binary.LittleEndian.Uint32(d) != uint32(next) {
+				t.Fatalf("got %d bytes numbered %d, want datagram %d", len(d), binary.LittleEndian.Uint32(d), next)
+			}
+			next++
+		}
+	}
+	if b.rgro == 0 {
+		t.Error("no message held more than one datagram")
+	}
 }
