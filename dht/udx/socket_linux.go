@@ -37,8 +37,10 @@ const (
 // size), 8-byte aligned as the kernel's cmsghdr is.
 type cmsgBuf [(unix.SizeofCmsghdr + 8 + 7) / 8]uint64
 
+const cmsgBufSize = int(unsafe.Sizeof(cmsgBuf{}))
+
 func (c *cmsgBuf) bytes() []byte {
-	return unsafe.Slice((*byte)(unsafe.Pointer(&c[0])), len(c)*8)
+	return unsafe.Slice((*byte)(unsafe.Pointer(&c[0])), cmsgBufSize)
 }
 
 // gsoMaxBytes bounds the payload of one UDP_SEGMENT send (a UDP datagram's length field).
@@ -72,11 +74,10 @@ type batchConn struct {
 	rerr      error
 	recvFn    func(fd uintptr) bool
 	groOK     bool         // the kernel takes UDP_GRO; set before the read goroutine starts
-	gro       bool         // UDP_GRO is on: a message may hold several datagrams
+	gro       atomic.Bool  // UDP_GRO is on: a message may hold several datagrams (atomic for tests)
 	rgro      uint64       // messages that held more than one datagram
 	groFailed bool         // setting UDP_GRO failed: not tried again
-	groOn     atomic.Bool  // gro, for other goroutines (tests)
-	grows     atomic.Int32 // times the read layout grew, for other goroutines (tests)
+	grows     atomic.Int32 // reads after a full one (grow calls), for other goroutines (tests)
 
 	// Send side, used only by the holder of the send queue's writer role (the queue's
 	// mutex orders the holders).
@@ -193,7 +194,8 @@ type rseg struct {
 func (b *batchConn) setRecvSlots(n int) {
 	b.rsize = MaxDatagram
 	segs := n
-	if b.gro {
+	gro := b.gro.Load()
+	if gro {
 		b.rsize, segs = groSlotSize, n*groSegsMax
 	}
 	b.rslots, b.rbuf = n, make([]byte, n*b.rsize)
@@ -203,6 +205,9 @@ func (b *batchConn) setRecvSlots(n int) {
 	for i := range n {
 		b.riovs[i].Base = &b.rbuf[i*b.rsize]
 		b.riovs[i].SetLen(b.rsize)
+		if gro {
+			b.rmsgs[i].Hdr.Control = &b.roob[i].bytes()[0]
+		}
 	}
 }
 
@@ -211,9 +216,9 @@ func (b *batchConn) setRecvSlots(n int) {
 func (b *batchConn) grow() {
 	defer b.grows.Add(1)
 	switch {
-	case b.gro && b.rslots < groSlotsMax:
+	case b.gro.Load() && b.rslots < groSlotsMax:
 		b.setRecvSlots(min(2*b.rslots, groSlotsMax))
-	case b.gro:
+	case b.gro.Load():
 	case b.rslots < batchLen:
 		b.setRecvSlots(min(2*b.rslots, batchLen))
 	case b.groOK && !b.groFailed:
@@ -231,8 +236,7 @@ func (b *batchConn) enableGRO() {
 		b.groFailed = true // one try
 		return
 	}
-	b.gro = true
-	b.groOn.Store(true)
+	b.gro.Store(true)
 	b.setRecvSlots(groSlotsMin)
 }
 
@@ -241,10 +245,8 @@ func (b *batchConn) recv(fd uintptr) bool {
 	for i := range b.rslots {
 		h := &b.rmsgs[i].Hdr
 		h.Namelen = unix.SizeofSockaddrInet6
-		if b.gro {
-			oob := b.roob[i].bytes()
-			h.Control = &oob[0]
-			h.SetControllen(len(oob))
+		if h.Control != nil {
+			h.SetControllen(cmsgBufSize) // the kernel set it to what it wrote
 		}
 	}
 	n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.rmsgs[0])), uintptr(b.rslots), 0, 0, 0)
@@ -277,9 +279,8 @@ func (b *batchConn) readBatch() (int, error) {
 	for i := range b.rn {
 		b.rfrom[i] = sockaddrToAddrPort(&b.rnames[i])
 		start, n := i*b.rsize, int(b.rmsgs[i].Len)
-		seg := n
-		if b.gro {
-			h := &b.rmsgs[i].Hdr
+		seg := max(n, 1) // an empty datagram is one segment too
+		if h := &b.rmsgs[i].Hdr; h.Control != nil {
 			if h.Flags&unix.MSG_CTRUNC != 0 {
 				continue // the segment size did not fit (it always does): no way to split
 			}
@@ -288,12 +289,8 @@ func (b *batchConn) readBatch() (int, error) {
 				b.rgro++
 			}
 		}
-		for off := 0; off < n || off == 0; off += seg {
-			end := min(off+seg, n)
-			segs = append(segs, rseg{start: int32(start + off), end: int32(start + end), msg: int32(i)})
-			if seg == 0 {
-				break // an empty datagram
-			}
+		for off := 0; off < max(n, 1); off += seg {
+			segs = append(segs, rseg{start: int32(start + off), end: int32(start + min(off+seg, n)), msg: int32(i)})
 		}
 	}
 	b.rsegs = segs
@@ -394,15 +391,22 @@ func (b *batchConn) build(i int, p []byte, to netip.AddrPort) bool {
 
 // setSegment makes message i a GSO message of segments of size seg.
 func (b *batchConn) setSegment(i, seg int) {
-	oob := b.soob[i].bytes()
-	c := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
-	c.Level = unix.SOL_UDP
-	c.Type = unix.UDP_SEGMENT
-	c.SetLen(unix.CmsgLen(2))
-	*(*uint16)(unsafe.Pointer(&oob[unix.CmsgLen(0)])) = uint16(seg)
+	oob := b.soob[i].putSegment(seg)
 	h := &b.smsgs[i].Hdr
 	h.Control = &oob[0]
-	h.SetControllen(unix.CmsgSpace(2))
+	h.SetControllen(len(oob))
+}
+
+// putSegment writes a UDP_SEGMENT control message of segment size seg into c and returns
+// its bytes.
+func (c *cmsgBuf) putSegment(seg int) []byte {
+	oob := c.bytes()[:unix.CmsgSpace(2)]
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+	h.Level = unix.SOL_UDP
+	h.Type = unix.UDP_SEGMENT
+	h.SetLen(unix.CmsgLen(2))
+	*(*uint16)(unsafe.Pointer(&oob[unix.CmsgLen(0)])) = uint16(seg)
+	return oob
 }
 
 // writeBatch writes the datagrams of q in order, waiting while the socket buffer is full.

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -172,7 +171,7 @@ func TestSocketRecvSlotsGrow(t *testing.T) {
 		}
 	}
 	s.Close() // the read goroutine has exited: its state can be looked at
-	if s.batch.rslots <= recvSlotsMin && !s.batch.gro || len(s.batch.rbuf) != s.batch.rslots*s.batch.rsize {
+	if s.batch.rslots <= recvSlotsMin && !s.batch.gro.Load() || len(s.batch.rbuf) != s.batch.rslots*s.batch.rsize {
 		t.Errorf("after %d datagrams in bursts: %d slots, %d buffer bytes; want more than %d slots", bursts*burst, s.batch.rslots, len(s.batch.rbuf), recvSlotsMin)
 	}
 }
@@ -292,7 +291,7 @@ func testSocketGRO(t *testing.T, network string, ip net.IP) {
 		}
 	}
 	// Bursts of plain datagrams, bigger than a read, until the socket turns GRO on.
-	for k := 0; !s.batch.groOn.Load(); k++ {
+	for k := 0; !s.batch.gro.Load(); k++ {
 		if k == 100 {
 			t.Fatal("100 bursts of 256 datagrams and UDP_GRO still off")
 		}
@@ -316,12 +315,8 @@ func testSocketGRO(t *testing.T, network string, ip net.IP) {
 			}
 			b = append(b, d...)
 		}
-		oob := make([]byte, unix.CmsgSpace(2))
-		c := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
-		c.Level, c.Type = unix.SOL_UDP, unix.UDP_SEGMENT
-		c.SetLen(unix.CmsgLen(2))
-		binary.NativeEndian.PutUint16(oob[unix.CmsgLen(0):], uint16(seg))
-		_, _, err := raw.WriteMsgUDPAddrPort(b, oob, to)
+		var c cmsgBuf
+		_, _, err := raw.WriteMsgUDPAddrPort(b, c.putSegment(seg), to)
 		return err
 	}
 	for range 20 {
@@ -380,7 +375,7 @@ func TestBatchConnGROManySegments(t *testing.T) {
 		t.Skip("no UDP_GRO or UDP_SEGMENT on this kernel")
 	}
 	b.enableGRO()
-	if !b.gro {
+	if !b.gro.Load() {
 		t.Fatal("UDP_GRO could not be set")
 	}
 	raw, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -389,11 +384,8 @@ func TestBatchConnGROManySegments(t *testing.T) {
 	}
 	defer raw.Close()
 	const sends, segs, size = groSlotsMin, 120, 100
-	oob := make([]byte, unix.CmsgSpace(2))
-	c := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
-	c.Level, c.Type = unix.SOL_UDP, unix.UDP_SEGMENT
-	c.SetLen(unix.CmsgLen(2))
-	binary.NativeEndian.PutUint16(oob[unix.CmsgLen(0):], size)
+	var c cmsgBuf
+	oob := c.putSegment(size)
 	for k := range sends {
 		buf := make([]byte, segs*size)
 		for i := range segs {
