@@ -29,6 +29,7 @@ import (
 	"github.com/hyperlan/hyperlan/dht"
 	"github.com/hyperlan/hyperlan/dht/rpc"
 	"github.com/hyperlan/hyperlan/interop"
+	"github.com/hyperlan/hyperlan/interop/labdht"
 	"github.com/hyperlan/hyperlan/routing"
 	"github.com/hyperlan/hyperlan/tun"
 )
@@ -200,36 +201,11 @@ func labRefusals(t *testing.T, ctx context.Context, nl *interop.NATLab, boot []r
 // startLabDHT starts a Go bootstrapper and three persistent nodes on the public host h.
 func startLabDHT(t *testing.T, h *interop.Host) []rpc.BootstrapNode {
 	t.Helper()
-	start := func(addr netip.Addr, bootstrapper bool, boot []rpc.BootstrapNode) *dht.Node {
-		opts := dht.Options{
-			Host: addr.String(), Port: 49737, FixedPort: true, Mode: rpc.ModePersistent, Bootstrap: boot,
-			ListenPacket: h.ListenPacket, InterfaceAddrs: func() []netip.Addr { return []netip.Addr{addr} },
-		}
-		var n *dht.Node
-		var err error
-		if bootstrapper {
-			n, err = dht.Bootstrapper(49737, addr.String(), opts)
-		} else {
-			n, err = dht.New(opts)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { n.Destroy(context.Background(), dht.DestroyOptions{Force: true}) })
-		return n
-	}
-	start(h.Addr(), true, []rpc.BootstrapNode{})
-	boot := []rpc.BootstrapNode{{Host: h.Addr().String(), Port: 49737}}
+	nodes := []netip.AddrPort{netip.AddrPortFrom(h.Addr(), dht.DefaultPort)}
 	for range 3 {
-		n := start(h.ExtraAddr(), false, boot)
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := n.Ready(ctx)
-		cancel()
-		if err != nil {
-			t.Fatal(err)
-		}
+		nodes = append(nodes, netip.AddrPortFrom(h.ExtraAddr(), dht.DefaultPort))
 	}
-	return boot
+	return []rpc.BootstrapNode{labdht.Start(t, h.ListenPacket, nodes...)}
 }
 
 // start runs m on its host: its DHT node's sockets, its TUN device and its router are in

@@ -18,6 +18,7 @@ import (
 	"github.com/hyperlan/hyperlan/dht/records"
 	"github.com/hyperlan/hyperlan/dht/rpc"
 	"github.com/hyperlan/hyperlan/interop"
+	"github.com/hyperlan/hyperlan/interop/labdht"
 )
 
 // Two members on a plain LAN, no NAT, each a real 'hyperlan up' in a namespace of its own,
@@ -193,37 +194,11 @@ func pingUntil(ctx context.Context, ns *interop.Netns, to netip.Addr, d time.Dur
 // ports of it, and returns the bootstrapper's address.
 func startLANDHT(t *testing.T, ns *interop.Netns, host netip.Addr, more int) rpc.BootstrapNode {
 	t.Helper()
-	only := func() []netip.Addr { return []netip.Addr{host} }
-	start := func(port int, bootstrapper bool, boot []rpc.BootstrapNode) *dht.Node {
-		opts := dht.Options{
-			Host: host.String(), Port: port, FixedPort: true, Mode: rpc.ModePersistent, Bootstrap: boot,
-			ListenPacket: ns.ListenPacket, InterfaceAddrs: only,
-		}
-		var n *dht.Node
-		var err error
-		if bootstrapper {
-			n, err = dht.Bootstrapper(port, host.String(), opts)
-		} else {
-			n, err = dht.New(opts)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { n.Destroy(context.Background(), dht.DestroyOptions{Force: true}) })
-		return n
-	}
-	start(49737, true, []rpc.BootstrapNode{})
-	boot := rpc.BootstrapNode{Host: host.String(), Port: 49737}
+	nodes := []netip.AddrPort{netip.AddrPortFrom(host, dht.DefaultPort)}
 	for i := range more {
-		n := start(49738+i, false, []rpc.BootstrapNode{boot})
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := n.Ready(ctx)
-		cancel()
-		if err != nil {
-			t.Fatal(err)
-		}
+		nodes = append(nodes, netip.AddrPortFrom(host, dht.DefaultPort+1+uint16(i)))
 	}
-	return boot
+	return labdht.Start(t, ns.ListenPacket, nodes...)
 }
 
 // observer is a DHT server that records the local addresses its first client shares in its
