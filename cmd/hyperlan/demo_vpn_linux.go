@@ -132,16 +132,9 @@ func (d *vpnDemo) run(ctx context.Context) error {
 	wctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
 	var wg sync.WaitGroup
-	for _, from := range d.members {
-		for _, to := range d.members {
-			if from == to {
-				continue
-			}
-			for _, addr := range to.virtual() {
-				wg.Go(func() { d.pingUntil(wctx, from, to, addr) })
-			}
-		}
-	}
+	d.eachPing(func(from, to *demoMember, addr netip.Addr) {
+		wg.Go(func() { d.pingUntil(wctx, from, to, addr) })
+	})
 	allDone := make(chan struct{})
 	go func() { wg.Wait(); close(allDone) }()
 	live := newLiveTable(d.c.stdout)
@@ -319,24 +312,17 @@ func (d *vpnDemo) pingUntil(ctx context.Context, from, to *demoMember, addr neti
 // once, and records them.
 func (d *vpnDemo) finalPings(ctx context.Context) {
 	var wg sync.WaitGroup
-	for _, from := range d.members {
-		for _, to := range d.members {
-			if from == to {
-				continue
-			}
-			for _, addr := range to.virtual() {
-				wg.Go(func() {
-					out, _ := d.lab.run(ctx, from.name, "ping", "-n", "-c", "3", "-i", "0.2", "-W", "2", addr.String())
-					got := strings.Count(out, "bytes from ")
-					d.mu.Lock()
-					p := d.pings[pingKey{from.name, to.name, addr.Is6()}]
-					p.sent, p.got, p.avg = 3, got, rttOf(out)
-					d.printf("  %-5s -> %-5s %-39s %d/3 replies, average %s\n", from.name, to.name, addr, got, rttOf(out))
-					d.mu.Unlock()
-				})
-			}
-		}
-	}
+	d.eachPing(func(from, to *demoMember, addr netip.Addr) {
+		wg.Go(func() {
+			out, _ := d.lab.run(ctx, from.name, "ping", "-n", "-c", "3", "-i", "0.2", "-W", "2", addr.String())
+			got := strings.Count(out, "bytes from ")
+			d.mu.Lock()
+			p := d.pings[pingKey{from.name, to.name, addr.Is6()}]
+			p.sent, p.got, p.avg = 3, got, rttOf(out)
+			d.printf("  %-5s -> %-5s %-39s %d/3 replies, average %s\n", from.name, to.name, addr, got, rttOf(out))
+			d.mu.Unlock()
+		})
+	})
 	wg.Wait()
 }
 
@@ -352,19 +338,27 @@ func (d *vpnDemo) unreached() []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var missing []string
+	d.eachPing(func(from, to *demoMember, addr netip.Addr) {
+		if d.pings[pingKey{from.name, to.name, addr.Is6()}] == nil {
+			missing = append(missing, fmt.Sprintf("%s->%s (%s)", from.name, to.name, family(addr)))
+		}
+	})
+	return missing
+}
+
+// eachPing calls f for every ping of the demo: from each member to each virtual address of
+// every other member.
+func (d *vpnDemo) eachPing(f func(from, to *demoMember, addr netip.Addr)) {
 	for _, from := range d.members {
 		for _, to := range d.members {
 			if from == to {
 				continue
 			}
 			for _, addr := range to.virtual() {
-				if d.pings[pingKey{from.name, to.name, addr.Is6()}] == nil {
-					missing = append(missing, fmt.Sprintf("%s->%s (%s)", from.name, to.name, family(addr)))
-				}
+				f(from, to, addr)
 			}
 		}
 	}
-	return missing
 }
 
 // table renders the live status, one line per member and peer, and its signature: the

@@ -256,16 +256,9 @@ func connectError(ctx context.Context, err error, kp dht.KeyPair, timeout time.D
 
 // parseRelays parses the --relay-through lists into a selector; nil for none.
 func parseRelays(lists []string) (dht.RelaySelector, error) {
-	var keys [][32]byte
-	for _, list := range lists {
-		k, err := parseKeyList("--relay-through", list)
-		if err != nil {
-			return nil, err
-		}
-		keys = append(keys, k...)
-	}
-	if len(keys) == 0 {
-		return nil, nil
+	keys, err := parseKeyLists("--relay-through", lists)
+	if err != nil || len(keys) == 0 {
+		return nil, err
 	}
 	return dht.Relays(keys...), nil
 }

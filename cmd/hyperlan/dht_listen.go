@@ -132,13 +132,9 @@ func runDHTListen(ctx context.Context, c *cli, args []string) error {
 		return usageErrorf("--echo and --message exclude each other").
 			hintf("--echo sends datagrams back too")
 	}
-	var allow [][32]byte
-	for _, list := range allowFlags {
-		keys, err := parseKeyList("--firewall-allow", list)
-		if err != nil {
-			return err
-		}
-		allow = append(allow, keys...)
+	allow, err := parseKeyLists("--firewall-allow", allowFlags)
+	if err != nil {
+		return err
 	}
 	relays, err := parseRelays(relayFlags)
 	if err != nil {

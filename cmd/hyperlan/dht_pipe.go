@@ -349,3 +349,17 @@ func parseKeyList(name, list string) ([][32]byte, error) {
 	}
 	return keys, nil
 }
+
+// parseKeyLists is parseKeyList for each of the values of a repeated flag, all their keys in
+// one list.
+func parseKeyLists(name string, lists []string) ([][32]byte, error) {
+	var keys [][32]byte
+	for _, list := range lists {
+		k, err := parseKeyList(name, list)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k...)
+	}
+	return keys, nil
+}
