@@ -84,8 +84,8 @@ func (f *meshFilter) hostAddrs() []netip.Addr {
 }
 
 // inMesh reports whether a is an address the VPN routes into its device: inside the
-// network's prefixes, one of the node's own subnets, or (once the engine runs) a subnet
-// another member serves.
+// network's prefixes, one of the node's own subnets, or (once the engine runs) in a subnet
+// or at a single address another member serves.
 func (f *meshFilter) inMesh(a netip.Addr) bool {
 	a = a.Unmap()
 	n := &f.cfg.Network
@@ -98,12 +98,8 @@ func (f *meshFilter) inMesh(a netip.Addr) bool {
 		}
 	}
 	if e := f.engine.Load(); e != nil {
-		if t := e.table.Load(); t != nil {
-			for _, r := range t.routes {
-				if r.Contains(a) {
-					return true
-				}
-			}
+		if t := e.table.Load(); t != nil && t.lookup(a) != nil {
+			return true
 		}
 	}
 	return false
