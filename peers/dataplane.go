@@ -260,24 +260,20 @@ func (e *Engine) route(pkt []byte, tx *txBatch) {
 // section 5), so the sender would keep sending and losing the same packets.
 func (e *Engine) send(p *peer, s *session, pkt, scratch []byte) {
 	err := e.transmit(s, pkt)
-	if err == nil {
-		p.txBytes.Add(uint64(len(pkt)))
-		p.txPackets.Add(1)
-		return
-	}
-	if !errors.Is(err, udx.ErrMessageTooLarge) {
-		e.counters.sendDropped.Add(1)
-		return
-	}
-	limit, final := s.maxMessage()
-	if limit >= len(pkt) {
-		// The search raised the limit since: send it after all.
-		if e.transmit(s, pkt) != nil {
-			e.counters.sendDropped.Add(1)
-			return
+	var limit int
+	var final bool
+	if errors.Is(err, udx.ErrMessageTooLarge) {
+		if limit, final = s.maxMessage(); limit >= len(pkt) {
+			err = e.transmit(s, pkt) // the search raised the limit since: send it after all
 		}
+	}
+	switch {
+	case err == nil:
 		p.txBytes.Add(uint64(len(pkt)))
 		p.txPackets.Add(1)
+		return
+	case !errors.Is(err, udx.ErrMessageTooLarge) || limit >= len(pkt):
+		e.counters.sendDropped.Add(1)
 		return
 	}
 	if pkt[0]>>4 == 4 && binary.BigEndian.Uint16(pkt[6:])&ipv4DF == 0 {
@@ -397,17 +393,25 @@ func (e *Engine) writeHeldLocked(s *session) {
 	if len(s.rxHeld) == 0 {
 		return
 	}
-	bufs := s.rxBufs[:0]
-	for _, h := range s.rxHeld {
+	e.writeBuffers(s.rxHeld, s.rxBufs)
+	s.rxHeld = s.rxHeld[:0]
+}
+
+// writeBuffers writes the packets of held to the device in one call, with bufs (empty, with
+// room for them) for their slices, and frees the buffers; held's slots are cleared. It
+// reports whether the device is closed.
+func (e *Engine) writeBuffers(held []*buffer, bufs [][]byte) bool {
+	bufs = bufs[:0]
+	for _, h := range held {
 		bufs = append(bufs, h.data[:tun.Headroom+h.n])
 	}
-	e.writeAll(bufs)
+	closed := e.writeAll(bufs)
 	clear(bufs)
-	for i, h := range s.rxHeld {
+	for i, h := range held {
 		e.rx.put(h)
-		s.rxHeld[i] = nil
+		held[i] = nil
 	}
-	s.rxHeld = s.rxHeld[:0]
+	return closed
 }
 
 // receive checks one packet from p and queues it for the device: its source must be one
@@ -504,16 +508,7 @@ func (e *Engine) routineWriteTUN() {
 				break drain
 			}
 		}
-		bufs = bufs[:0]
-		for _, h := range held {
-			bufs = append(bufs, h.data[:tun.Headroom+h.n])
-		}
-		closed := e.writeAll(bufs)
-		for i, h := range held {
-			e.rx.put(h)
-			held[i] = nil
-		}
-		if closed {
+		if e.writeBuffers(held, bufs) {
 			return
 		}
 	}
