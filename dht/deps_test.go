@@ -48,10 +48,11 @@ var prefixRules = []struct {
 	{"peers", []string{"dht", "dht/", "tun", "routing", "configs"}, "the VPN engine takes a DHT node, a TUN device and a router, and runs a validated config (members' keys, addresses, the network secret and its topic) so that the CLI and tests hand it the one type configs checked"},
 	{"cmd/", []string{""}, "the CLI wires everything"},
 	{"interop/bench/", []string{"dht", "dht/", "interop", "interop/bench/internal/"}, "benchmark tools drive our layers against the reference, with their shared process and /proc helpers"},
+	{"interop/labdht", []string{"dht", "dht/"}, "test helper: a private DHT of our nodes in a lab namespace, for the tests above dht"},
 }
 
 // testOnly packages must never be imported by non-test code outside themselves.
-var testOnly = []string{"dht/netsim", "dht/dhttest", "tun/tuntest", "interop"}
+var testOnly = []string{"dht/netsim", "dht/dhttest", "tun/tuntest", "interop", "interop/labdht"}
 
 // osOnly modules may be imported only by these packages. interop (test-only, see testOnly) uses
 // unix.Setns in netns_linux.go to open test sockets inside network namespaces: the syscall
