@@ -146,10 +146,9 @@ type connector struct {
 	connect       chan socketChoice
 	attempts      int
 	puncher       *holepunch.Puncher // set once holepunching started; the latest attempt's
-	punch         *punchRun
-	rounds        int         // holepunch messages sent, over every attempt
-	directRunning bool        // a direct attempt (holepunch, LAN ping) runs
-	found         atomic.Bool // a direct path was offered
+	rounds        int                // holepunch messages sent, over every attempt
+	directRunning bool               // a direct attempt (holepunch, LAN ping) runs
+	found         atomic.Bool        // a direct path was offered
 
 	keepAlive time.Duration // the session's keep-alive; 0: the node's
 

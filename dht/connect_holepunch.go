@@ -108,7 +108,7 @@ func (c *connector) startDirect(r *handshakeReply, first bool) {
 	run := &punchRun{c: c, p: p, secure: records.NewSecurePayload(records.HolepunchSecret(c.result.Hash)), id: pl.Holepunch.ID, again: !first}
 	c.mu.Lock()
 	old := c.puncher
-	c.puncher, c.punch = p, run
+	c.puncher = p
 	c.mu.Unlock()
 	if old != nil {
 		old.Destroy()
@@ -233,6 +233,16 @@ func (pr *punchRun) punch(ctx context.Context, server netip.AddrPort, remoteToke
 	remote, _, _ := p.Remote()
 	random := remote >= holepunch.Random || nat.Firewall() >= holepunch.Random
 	lim := pr.c.n.punch.limiter
+	token := pr.secure.Token(server.Addr())
+	payload := func(punching bool) *records.HolepunchPayload { // fresh: send stamps its round
+		return &records.HolepunchPayload{
+			Firewall:    records.Firewall(nat.Firewall()),
+			Punching:    punching,
+			Addresses:   nat.Addresses(),
+			Token:       &token,
+			RemoteToken: remoteToken,
+		}
+	}
 	delayed := false
 	for {
 		for random && lim.Blocked() {
@@ -242,13 +252,7 @@ func (pr *punchRun) punch(ctx context.Context, server netip.AddrPort, remoteToke
 			if !delayed {
 				// Tell the server we are here, then wait.
 				delayed = true
-				token := pr.secure.Token(server.Addr())
-				if _, err := pr.send(ctx, server, clientRelay, &records.HolepunchPayload{
-					Firewall:    records.Firewall(nat.Firewall()),
-					Addresses:   nat.Addresses(),
-					Token:       &token,
-					RemoteToken: remoteToken,
-				}); err != nil {
+				if _, err := pr.send(ctx, server, clientRelay, payload(false)); err != nil {
 					return err
 				}
 			}
@@ -267,14 +271,7 @@ func (pr *punchRun) punch(ctx context.Context, server netip.AddrPort, remoteToke
 		if delayed {
 			peer, relay = serverRelay.PeerAddress, serverRelay.RelayAddress
 		}
-		token := pr.secure.Token(server.Addr())
-		reply, err := pr.send(ctx, peer, relay, &records.HolepunchPayload{
-			Firewall:    records.Firewall(nat.Firewall()),
-			Punching:    true,
-			Addresses:   nat.Addresses(),
-			Token:       &token,
-			RemoteToken: remoteToken,
-		})
+		reply, err := pr.send(ctx, peer, relay, payload(true))
 		release()
 		if err != nil {
 			return err

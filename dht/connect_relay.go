@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/hyperlan/hyperlan/dht/blindrelay"
 	"github.com/hyperlan/hyperlan/dht/udx"
 )
 
@@ -22,20 +21,10 @@ const (
 // reference's connect does after the handshake: the server's relay wins, and the side whose
 // relay it is initiates. It reports whether it started.
 func (c *connector) startRelay() bool {
-	var (
-		key       [32]byte
-		token     blindrelay.Token
-		initiator bool
-	)
-	switch {
-	case c.payload.RelayThrough != nil:
-		key, token = c.payload.RelayThrough.PublicKey, c.payload.RelayThrough.Token
-	case c.relay != nil:
-		key, token, initiator = c.relay.PublicKey, c.relay.Token, true
-	default:
+	leg := c.n.newRelayLeg(c.payload.RelayThrough, c.relay, false, c.opts.RelayKeepAlive)
+	if leg == nil {
 		return false
 	}
-	leg := c.n.newRelayLeg(key, token, initiator, c.opts.RelayKeepAlive)
 	c.mu.Lock()
 	c.leg = leg
 	c.mu.Unlock()

@@ -2,8 +2,7 @@ package dht
 
 import (
 	"context"
-	"crypto/rand"
-	"math/big"
+	"math/rand/v2"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/hyperlan/hyperlan/dht/blindrelay"
 	"github.com/hyperlan/hyperlan/dht/protomux"
+	"github.com/hyperlan/hyperlan/dht/records"
 	"github.com/hyperlan/hyperlan/dht/udx"
 )
 
@@ -48,17 +48,10 @@ type RelaySelector func() (publicKey [32]byte, ok bool)
 func Relays(keys ...[32]byte) RelaySelector {
 	keys = append([][32]byte(nil), keys...)
 	return func() ([32]byte, bool) {
-		switch len(keys) {
-		case 0:
+		if len(keys) == 0 {
 			return [32]byte{}, false
-		case 1:
-			return keys[0], true
 		}
-		i, err := rand.Int(rand.Reader, big.NewInt(int64(len(keys))))
-		if err != nil {
-			return keys[0], true
-		}
-		return keys[i.Int64()], true
+		return keys[rand.IntN(len(keys))], true
 	}
 }
 
@@ -92,15 +85,22 @@ type relayLeg struct {
 	ended  bool      // guarded by mu; failed or closed: no longer a way to the peer
 }
 
-// newRelayLeg prepares a pairing of raw under token at the relay key; start runs it.
-func (n *Node) newRelayLeg(key [32]byte, token blindrelay.Token, initiator bool, keepAlive time.Duration) *relayLeg {
-	switch {
-	case keepAlive == 0:
-		keepAlive = defaultRelayKeepAlive
-	case keepAlive < 0:
-		keepAlive = -1
+// newRelayLeg prepares the pairing of a connection's raw stream at the blind relay that
+// server or client named in its handshake payload (nil: none), as the reference's connect
+// and server do: the server's relay wins, and the side whose relay it is initiates. weServe
+// says which side we are. start runs the pairing. It returns nil when neither named a relay.
+func (n *Node) newRelayLeg(server, client *records.RelayThroughInfo, weServe bool, keepAlive time.Duration) *relayLeg {
+	r, initiator := server, weServe
+	if r == nil {
+		r, initiator = client, !weServe
 	}
-	l := &relayLeg{n: n, key: key, token: token, initiator: initiator, keepAlive: keepAlive}
+	if r == nil {
+		return nil
+	}
+	if keepAlive == 0 {
+		keepAlive = defaultRelayKeepAlive
+	}
+	l := &relayLeg{n: n, key: r.PublicKey, token: r.Token, initiator: initiator, keepAlive: keepAlive}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	return l
 }

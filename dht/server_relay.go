@@ -3,7 +3,6 @@ package dht
 import (
 	"net/netip"
 
-	"github.com/hyperlan/hyperlan/dht/blindrelay"
 	"github.com/hyperlan/hyperlan/dht/records"
 	"github.com/hyperlan/hyperlan/dht/udx"
 )
@@ -14,20 +13,10 @@ import (
 // startRelay starts pairing at the blind relay when either side named one: ours wins, and
 // makes us the initiator.
 func (h *serverHandshake) startRelay(ours, theirs *records.RelayThroughInfo) {
-	var (
-		key       [32]byte
-		token     blindrelay.Token
-		initiator bool
-	)
-	switch {
-	case ours != nil:
-		key, token, initiator = ours.PublicKey, ours.Token, true
-	case theirs != nil:
-		key, token = theirs.PublicKey, theirs.Token
-	default:
+	leg := h.s.n.newRelayLeg(ours, theirs, true, h.s.opts.RelayKeepAlive)
+	if leg == nil {
 		return
 	}
-	leg := h.s.n.newRelayLeg(key, token, initiator, h.s.opts.RelayKeepAlive)
 	h.mu.Lock()
 	raw := h.raw
 	if raw == nil {
