@@ -42,7 +42,7 @@ const (
 // call carries many datagrams; an idle socket writes each datagram at once (the writer
 // goroutine wakes for it).
 //
-// While the read goroutine dispatches a read batch (hold .. release) the fill batch is not
+// While the read goroutine dispatches a read batch (cork .. release) the fill batch is not
 // written unless it is full or a producer waits for room: the acks and data caused by one
 // read batch leave together. A producer that sends many datagrams at once (the VPN's device
 // reader with a batch of packets) corks the queue likewise (cork .. uncork): what it queues
@@ -54,8 +54,7 @@ type sendQueue struct {
 	mu       sync.Mutex
 	fill     *sendBatch // guarded by mu; producers append here
 	spare    *sendBatch // guarded by mu; the empty other batch; nil while one is being written
-	held     bool       // guarded by mu; a read batch is being dispatched
-	corks    int        // guarded by mu; producers between cork and uncork
+	corks    int        // guarded by mu; producers between cork and uncork (or release)
 	closed   bool       // guarded by mu
 	sleeping bool       // guarded by mu; the writer goroutine waits on wake
 	waiters  int        // guarded by mu; producers waiting for room
@@ -212,7 +211,7 @@ func (q *sendQueue) signalRoom() {
 
 // dueLocked reports whether the fill batch should be written now.
 func (q *sendQueue) dueLocked() bool {
-	return q.fill.n > 0 && ((!q.held && q.corks == 0) || q.closed || q.waiters > 0 || q.fill.full())
+	return q.fill.n > 0 && (q.corks == 0 || q.closed || q.waiters > 0 || q.fill.full())
 }
 
 // kickLocked wakes the writer goroutine when the fill batch is due and nobody is writing.
@@ -271,24 +270,19 @@ func (q *sendQueue) run() {
 	}
 }
 
-// hold is called by the read goroutine before it dispatches a read batch.
-func (q *sendQueue) hold() {
-	q.mu.Lock()
-	q.held = true
-	q.mu.Unlock()
-}
-
-// release is called by the read goroutine after a read batch: what it caused is written at
-// once, by the read goroutine itself when nobody else is writing.
+// release is called by the read goroutine after a read batch, which it corked: it ends the
+// cork, and what the batch caused is written at once, by the read goroutine itself when
+// nobody else is writing.
 func (q *sendQueue) release() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.held = false
+	q.corks--
 	q.flushLocked()
 }
 
-// cork holds the fill batch, as hold does, for a producer about to push several datagrams;
-// corks nest and every cork needs its uncork.
+// cork holds the fill batch for a producer about to push several datagrams, or for the read
+// goroutine about to dispatch a read batch; corks nest and every cork needs its uncork (or,
+// for the read goroutine, its release).
 func (q *sendQueue) cork() {
 	q.mu.Lock()
 	q.corks++

@@ -183,7 +183,7 @@ func TestSendQueueHold(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		w := &fakeWire{}
 		q := startQueue(t, w)
-		q.hold()
+		q.cork()
 		for i := range 3 {
 			q.push(nil, numbered(i, 100), qAddrA, true, time.Time{}, nil)
 		}
@@ -196,7 +196,7 @@ func TestSendQueueHold(t *testing.T) {
 			t.Fatalf("release wrote %d datagrams, want 3", w.count())
 		}
 
-		q.hold()
+		q.cork()
 		for i := range queueDatagrams {
 			q.push(nil, numbered(i, 100), qAddrA, true, time.Time{}, nil)
 		}
@@ -228,7 +228,7 @@ func TestSendQueueCork(t *testing.T) {
 		if w.count() != 0 {
 			t.Fatal("datagrams written while corked once more")
 		}
-		q.hold()
+		q.cork()
 		q.uncork()
 		synctest.Wait()
 		if w.count() != 0 {

@@ -191,7 +191,7 @@ func (s *Socket) readLoopBatch() {
 			}
 			continue // transient (ICMP errors): libudx only logs them
 		}
-		s.q.hold()
+		s.q.cork()
 		for i := range n {
 			s.dispatch(s.batch.datagram(i))
 		}

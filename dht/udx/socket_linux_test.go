@@ -77,7 +77,7 @@ func TestSocketBatchOrderRealUDP(t *testing.T) {
 			}
 			plan = append(plan, dg{1452, 1}, dg{1000, 0}, dg{1000, 0}, dg{1000, 1}, dg{20, 0}, dg{1500, 0}, dg{1500, 0}, dg{1500, 0}, dg{1500, 0})
 			for round := range 3 {
-				s.q.hold()
+				s.q.cork()
 				for i, d := range plan {
 					to := peers[d.peer].LocalAddr().(*net.UDPAddr).AddrPort()
 					if _, err := s.WriteToUDPAddrPort(numbered(round<<16|i, d.size), to); err != nil {
