@@ -14,7 +14,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -89,64 +88,20 @@ func serveLoad(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	go s.countUDP(sink)
 	go echoUDP(echo)
 
-	out := &lineWriter{enc: json.NewEncoder(stdout)}
-	out.write(map[string]any{"event": "ready"})
 	// Each command runs on a goroutine of its own, so that EOF or a signal ends the process
 	// at once, also in the middle of a measurement.
-	eof := make(chan struct{})
-	go func() {
-		defer close(eof)
-		for line := range driver.Lines(stdin, bufio.MaxScanTokenSize) {
-			go s.answer(ctx, line, out)
-		}
-	}()
-	select {
-	case <-ctx.Done():
-	case <-eof:
-	}
+	driver.ServeConcurrent(ctx, stdin, stdout, driver.Serve[loadCommand]{
+		MaxLine: bufio.MaxScanTokenSize,
+		Ready:   map[string]any{"event": "ready"},
+		Do:      func(c loadCommand) (any, error) { return s.do(ctx, c) },
+		Exit:    func() {},
+	})
 	return cli.ExitOK
-}
-
-// lineWriter writes JSON lines from several goroutines.
-type lineWriter struct {
-	mu  sync.Mutex
-	enc *json.Encoder
-}
-
-func (w *lineWriter) write(v any) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.enc.Encode(v)
-}
-
-// answer runs the command line and writes its reply.
-func (s *loadServer) answer(ctx context.Context, line []byte, out *lineWriter) {
-	var cmd loadCommand
-	if err := json.Unmarshal(line, &cmd); err != nil {
-		out.write(map[string]any{"event": "driver-error", "error": err.Error()})
-		return
-	}
-	res, err := s.do(ctx, cmd)
-	reply := loadReply{ID: cmd.ID, OK: err == nil, Result: res}
-	if err != nil {
-		reply.Error = err.Error()
-	}
-	out.write(reply)
-}
-
-// loadReply answers a command; the id comes first, which is how the driver tells replies
-// from events.
-type loadReply struct {
-	ID     int64  `json:"id"`
-	OK     bool   `json:"ok"`
-	Result any    `json:"result"`
-	Error  string `json:"error,omitempty"`
 }
 
 // loadCommand is one command; which fields count depends on Op.
 type loadCommand struct {
-	Op       string  `json:"op"`
-	ID       int64   `json:"id"`
+	driver.Header
 	Addr     string  `json:"addr"`     // the other end's address inside the tunnel
 	Streams  int     `json:"streams"`  // tcp
 	Download bool    `json:"download"` // tcp: the server sends

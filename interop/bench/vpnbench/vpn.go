@@ -6,7 +6,6 @@ import (
 	"crypto/ecdh"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -78,45 +77,21 @@ func buildBinaries(ctx context.Context, cfg *config, dir string) error {
 // prints the JSON line {"event":wait,...} on stdout. The process is stopped with the
 // others by r.close.
 func (r *run) start(ctx context.Context, ns, label, wait string, env []string, name string, args ...string) (*driver.Process, error) {
-	events := make(chan string, 16)
 	cmd := r.lab.command(ns, name, args...)
 	cmd.Env = append(os.Environ(), env...)
-	p, err := driver.Start(ctx, cmd, label, driver.Options{
-		MaxLine:   1 << 20,
-		StopGrace: stopGrace,
-		OnEvent: func(line []byte) {
-			var ev struct{ Event string }
-			if json.Unmarshal(line, &ev) == nil && ev.Event != "" {
-				select {
-				case events <- ev.Event:
-				default:
-				}
-			}
-		},
-	})
+	opts := driver.Options{MaxLine: 1 << 20, StopGrace: stopGrace}
+	var p *driver.Process
+	var err error
+	if wait == "" {
+		p, err = driver.Start(ctx, cmd, label, opts)
+	} else {
+		p, _, err = driver.StartReady(ctx, cmd, label, opts, wait, readyTimeout)
+	}
 	if err != nil {
 		return nil, err
 	}
 	r.procs = append(r.procs, p)
-	if wait == "" {
-		return p, nil
-	}
-	timer := time.NewTimer(readyTimeout)
-	defer timer.Stop()
-	for {
-		select {
-		case ev := <-events:
-			if ev == wait {
-				return p, nil
-			}
-		case <-p.Exited():
-			return nil, fmt.Errorf("%s", p.Diag())
-		case <-timer.C:
-			return nil, fmt.Errorf("no %q event within %v: %s", wait, readyTimeout, p.Diag())
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
+	return p, nil
 }
 
 // startDHT starts the private DHT: the bootstrap node, then two persistent nodes.
