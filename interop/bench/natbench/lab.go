@@ -41,19 +41,11 @@ func (l *lab) startRelay(ctx context.Context, impl string) (relay, error) {
 		return r, err
 	}
 	if impl == "go" {
-		n, err := dht.New(dht.Options{
-			Host: addr.String(), Port: interop.JSDHTPort, FixedPort: true, Mode: rpc.ModePersistent,
-			Bootstrap:      bootstrapNodes(l.d),
-			ListenPacket:   l.d.Host.Netns.ListenPacket,
-			InterfaceAddrs: func() []netip.Addr { return []netip.Addr{addr} },
-		})
+		n, err := l.goNode(ctx, l.d.Host.Netns, addr, interop.JSDHTPort, rpc.ModePersistent)
 		if err != nil {
 			return r, err
 		}
 		l.tb.Cleanup(func() { n.Destroy(context.Background(), dht.DestroyOptions{Force: true}) })
-		if err := n.Ready(ctx); err != nil {
-			return r, err
-		}
 		if _, ok := n.ID(); !ok {
 			return r, fmt.Errorf("node %v did not become persistent", n.LocalAddr())
 		}
@@ -141,26 +133,33 @@ func (e *endpoint) stop() {
 	}
 }
 
+// goNode starts a Go node at addr (port 0: the default) in ns, with mode, and waits until it
+// has joined the lab's DHT. Its sockets are in ns: so is the one address it shares.
+func (l *lab) goNode(ctx context.Context, ns *interop.Netns, addr netip.Addr, port int, mode rpc.Mode) (*dht.Node, error) {
+	n, err := dht.New(dht.Options{
+		Host: addr.String(), Port: port, FixedPort: true, Mode: mode,
+		Bootstrap:      bootstrapNodes(l.d),
+		ListenPacket:   ns.ListenPacket,
+		InterfaceAddrs: func() []netip.Addr { return []netip.Addr{addr} },
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := n.Ready(ctx); err != nil {
+		n.Destroy(context.Background(), dht.DestroyOptions{Force: true})
+		return nil, err
+	}
+	return n, nil
+}
+
 // start starts a node of impl on h and waits until it has joined the DHT.
 func (l *lab) start(ctx context.Context, impl string, h *interop.Host) (*endpoint, error) {
 	if impl == "go" {
-		host := h.Addr()
-		n, err := dht.New(dht.Options{
-			Host: host.String(), FixedPort: true, Mode: rpc.ModeAdaptive,
-			Bootstrap:    bootstrapNodes(l.d),
-			ListenPacket: h.Netns.ListenPacket,
-			// The node's sockets are in h's namespace: so are the addresses it shares.
-			InterfaceAddrs: func() []netip.Addr { return []netip.Addr{host} },
-		})
+		n, err := l.goNode(ctx, h.Netns, h.Addr(), 0, rpc.ModeAdaptive)
 		if err != nil {
 			return nil, err
 		}
-		e := &endpoint{goNode: n}
-		if err := n.Ready(ctx); err != nil {
-			e.stop()
-			return nil, err
-		}
-		return e, nil
+		return &endpoint{goNode: n}, nil
 	}
 	var e endpoint
 	err := l.tb.do(func() {
