@@ -162,7 +162,7 @@ func TestMTUResetOnChangeRemote(t *testing.T) {
 		p, _ := mtuTransfer(t, netsim.Options{})
 		p.a.mu.Lock()
 		p.a.c.closed = false // only the engine's MTU state is looked at
-		p.a.c.changeRemote(2, p.sb.LocalAddrPort(), time.Now())
+		p.a.c.changeRemote(2, p.sb.LocalAddrPort(), false, time.Now())
 		mtu, mss := p.a.c.mtu.mtu, p.a.c.mss
 		p.a.c.closed = true
 		p.a.mu.Unlock()

@@ -180,6 +180,19 @@ func (s *Stream) Connect(sock *Socket, remoteID StreamID, addr netip.AddrPort) e
 // acked. The MTU search starts over, capped by the route MTU to addr
 // (libudx forgets the cap here and probes up to MTUMax).
 func (s *Stream) ChangeRemote(sock *Socket, remoteID StreamID, addr netip.AddrPort) error {
+	return s.changeRemote(sock, remoteID, addr, false)
+}
+
+// MoveRemote is ChangeRemote for a move away from a path that delivers nothing, such as a
+// blind relay the peer never sent through (a relay's stream towards a client connects on the
+// client's first packet and drops what it would forward before). The packets in flight move
+// too: they are sent again at once, to the new remote with its id, instead of being
+// retransmitted on the old path. [Stream.RemoteChanged] works as after ChangeRemote.
+func (s *Stream) MoveRemote(sock *Socket, remoteID StreamID, addr netip.AddrPort) error {
+	return s.changeRemote(sock, remoteID, addr, true)
+}
+
+func (s *Stream) changeRemote(sock *Socket, remoteID StreamID, addr netip.AddrPort, move bool) error {
 	if sock == nil || !addr.IsValid() || addr.Port() == 0 {
 		return errors.New("udx: change remote: need a socket and an address with a port")
 	}
@@ -193,7 +206,7 @@ func (s *Stream) ChangeRemote(sock *Socket, remoteID StreamID, addr netip.AddrPo
 		return ErrNotConnected
 	}
 	s.sock = sock
-	s.c.changeRemote(remoteID, unmap(addr), time.Now())
+	s.c.changeRemote(remoteID, unmap(addr), move, time.Now())
 	s.c.mtu.limitToRoute(route)
 	s.remoteChangingLocked()
 	s.afterLocked()

@@ -69,9 +69,24 @@ func (c *conn) setRemote(remoteID StreamID, addr netip.AddrPort) {
 // changeRemote points new packets at a new peer. Packets already sent keep
 // their id and address when retransmitted (udx.md §2.8); the change is
 // complete once they are all acked.
-func (c *conn) changeRemote(remoteID StreamID, addr netip.AddrPort, now time.Time) {
+func (c *conn) changeRemote(remoteID StreamID, addr netip.AddrPort, move bool, now time.Time) {
 	c.setRemote(remoteID, addr)
 	c.snd.noteRemoteChange()
+	if move {
+		// The packets in flight go to the new remote too, at once (Stream.MoveRemote).
+		s := &c.snd
+		for i := range s.sent {
+			p := &s.sent[i]
+			if h, err := ParseHeader(p.buf); err == nil {
+				h.ID = remoteID
+				h.Put(p.buf)
+			}
+			p.to = addr
+			if !p.acked && !p.lost {
+				c.markLost(i)
+			}
+		}
+	}
 	c.pump(now)
 }
 

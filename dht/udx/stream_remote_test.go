@@ -2,6 +2,7 @@ package udx
 
 import (
 	"io"
+	"net/netip"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -78,6 +79,44 @@ func TestStreamRemoteChanged(t *testing.T) {
 		}
 		if now := time.Now(); ackAt.IsZero() || !now.Equal(ackAt.Add(delay)) {
 			t.Errorf("closed at +%v, want when the ack of seq 4 arrived (+%v)", now.Sub(changed), ackAt.Add(delay).Sub(changed))
+		}
+	})
+}
+
+// MoveRemote, unlike ChangeRemote, takes the packets in flight along: data sent to a path
+// that delivers nothing (here an address nobody listens on) arrives at the new remote at
+// once, not retransmitted on the old path forever; RemoteChanged closes when it is acked.
+func TestStreamMoveRemote(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const delay = 20 * time.Millisecond
+		p := newStreamPair(t, netsim.Options{Delay: delay}, StreamOptions{}, StreamOptions{})
+		hole := netip.MustParseAddrPort("10.0.0.9:9")
+		if err := p.a.ChangeRemote(p.sa, 7, hole); err != nil {
+			t.Fatal(err)
+		}
+		data := randomBytes(3, 3000)
+		if _, err := p.a.Write(data); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * delay) // sent into the hole, and no ack
+		if err := p.a.MoveRemote(p.sa, 2, p.sb.LocalAddrPort()); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		got := make([]byte, len(data))
+		if _, err := io.ReadFull(p.b, got); err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(data) {
+			t.Fatal("b read other bytes than a wrote")
+		}
+		if d := time.Since(start); d > 2*delay {
+			t.Errorf("the data arrived %v after the move, want one trip (%v): retransmitted late?", d, delay)
+		}
+		select {
+		case <-p.a.RemoteChanged():
+		case <-time.After(time.Second):
+			t.Error("RemoteChanged not closed after the moved data was acked")
 		}
 	})
 }
