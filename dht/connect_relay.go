@@ -127,7 +127,9 @@ func (c *connector) watch(conn *Conn) {
 // confirmDirectUpgrade): holepunching stops, and the connection to the relay is closed once
 // a packet arrived on the new path.
 func (c *connector) upgrade(conn *Conn, ch socketChoice) {
-	if err := c.raw.ChangeRemote(ch.sock, udx.StreamID(c.payload.UDX.ID), ch.addr); err != nil {
+	// What is in flight moves along (see relay.go: the peer may never have sent through the
+	// relay, which then drops it).
+	if err := c.raw.MoveRemote(ch.sock, udx.StreamID(c.payload.UDX.ID), ch.addr); err != nil {
 		c.abandon()
 		return
 	}

@@ -134,14 +134,9 @@ func (h *serverHandshake) upgrade(raw *udx.Stream, conn *Conn, sock *udx.Socket,
 	leg, p, path, direct := h.leg, h.puncher, h.path, h.direct
 	h.mu.Unlock()
 	defer h.clearLater()
-	// Nothing came through the relay yet: the client never sent there (it took the direct
-	// path before its relay pairing was done), so the relay's stream towards it is not
-	// connected and drops what it gets. What we sent through it moves to the direct path.
-	move := raw.ChangeRemote
-	if raw.Stats().PacketsReceived == 0 {
-		move = raw.MoveRemote
-	}
-	if err := move(sock, udx.StreamID(h.remote.UDX.ID), from); err != nil {
+	// What is in flight moves along (see relay.go: the peer may never have sent through the
+	// relay, which then drops it).
+	if err := raw.MoveRemote(sock, udx.StreamID(h.remote.UDX.ID), from); err != nil {
 		close(direct)
 		leg.close()
 		h.stopPuncher()
