@@ -339,10 +339,18 @@ func TestFairnessGoGo(t *testing.T) {
 	r.wantFairSoon(1.0/3, 2.0/3)
 }
 
-// A Go sender that starts 2 s after another gets in at once and, once the
-// first has been through PROBE_RTT, the two converge (TestBBRPathLateFlow
-// is the same in virtual time). Measured: the late flow got 34 % to 55 % of
-// its first 4 s, and the first flow 44 % to 46 % from 8 s to 18 s.
+// A Go sender that starts 2 s after another gets in at once, and neither
+// flow starves afterwards. The late flow keeps the larger share for a while:
+// it starts its min RTT filter with the queue the first flow built, so its
+// window is larger, and BBR v1 windows at a full queue hold whatever split
+// they have (each flow's delivery rate is its window over the shared RTT).
+// libudx's senders do the same on this rig: the first of two udx-native
+// senders started 2 s apart got 20 % to 35 % from 8 s to 28 s in 4 runs;
+// two Go senders got 20 % to 35 % in 9 runs, once 57 %, and the late flow
+// 40 % to 45 % of its first 4 s. (TestBBRPathLateFlow, in virtual time
+// without the scheduling noise, converges on its path; its comment names
+// rates at which it does not either.) So the band is "no one starves", not
+// "fair"; a flow under a sixth is a real failure.
 func TestFairnessGoLate(t *testing.T) {
 	skipFairnessIfShort(t)
 	r := newFairRig(t, fairRate, fairQueue, fairDelay, time.Minute)
@@ -354,5 +362,5 @@ func TestFairnessGoLate(t *testing.T) {
 		t.Errorf("the late flow got %d of %d bytes in its first 4 s", early[1], early[0]+early[1])
 	}
 	r.wait(2 * time.Second)
-	r.wantFairSoon(1.0/4, 3.0/4)
+	r.wantFairSoon(1.0/6, 5.0/6)
 }
