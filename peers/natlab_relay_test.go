@@ -6,11 +6,14 @@ package peers
 //	public 192.0.2.0/24:  dht (bootstrapper + 3 persistent nodes), r (a member, relay = true)
 //	ra [random NAT] ── a (a member)
 //	rb [random NAT] ── b (a member)
+//	rc [consistent NAT] ── c (a member, started last)
 //
 // The members admit each other by key ([[peer]], no secret). Without relay_through a and b
 // do not connect (the holepunch aborts); with r's relay key in relay_through they ping each
-// other through the tunnel, and their status shows the relay path. A stranger (a key no
-// member lists) cannot connect to r nor ping it. Root, ip, nft and conntrack are needed:
+// other through the tunnel, and their status shows the relay path. c, behind a consistent
+// NAT, can be holepunched from a and b: their connections usually open through the relay
+// first and move to the direct path when the punch gets through, and the tunnel carries on
+// over the new path. A stranger (a key no member lists) cannot connect to r nor ping it. Root, ip, nft and conntrack are needed:
 // skipped without them, failed under HYPERLAN_REQUIRE_NETNS=1.
 
 import (
@@ -28,20 +31,22 @@ func TestNATLabRelay(t *testing.T) {
 		t.Skip("the NAT lab takes tens of seconds")
 	}
 	nl := interop.NewNATLab(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	start := time.Now()
 
 	boot := startLabDHT(t, nl.PublicHost("dht"))
 	ra := nl.Router("ra", interop.RouterOptions{NAT: interop.NATRandom})
 	rb := nl.Router("rb", interop.RouterOptions{NAT: interop.NATRandom})
+	rc := nl.Router("rc", interop.RouterOptions{NAT: interop.NATConsistent})
 	a := &labMember{name: "a", host: ra.Host("a")}
 	b := &labMember{name: "b", host: rb.Host("b")}
 	r := &labMember{name: "r", host: nl.PublicHost("r"), relay: true}
-	for i, m := range []*labMember{a, b, r} {
+	c := &labMember{name: "c", host: rc.Host("c")}
+	for i, m := range []*labMember{a, b, r, c} {
 		m.seed[0], m.seed[1] = 0x52, byte(i+1) // fixed keys, for runs that compare
 	}
-	a.peers, b.peers, r.peers = []*labMember{b, r}, []*labMember{a, r}, []*labMember{a, b}
+	a.peers, b.peers, r.peers, c.peers = []*labMember{b, r, c}, []*labMember{a, r, c}, []*labMember{a, b}, []*labMember{a, b}
 	relayKey := configs.RelayPublicKey(r.seed)
 
 	r.start(t, nil, boot)
@@ -101,6 +106,49 @@ func TestNATLabRelay(t *testing.T) {
 		t.Errorf("a sees r: %+v, want a direct connection", st)
 	}
 
+	// c, behind a consistent NAT, with relay_through too: a and b reach it by holepunch,
+	// usually after the relay paired them (it pairs as soon as the handshake is done, in
+	// parallel with the punch); then the connection moves to the direct path. c is part of
+	// two random punches (a's and b's, maybe its own dials too), and a node starts one at
+	// most every 20 s (RandomPunchInterval); a punch put off waits 10 to 20 s while the
+	// relay carries the connection. So the second pair may take some 45 s to move.
+	c.relays = []configs.PublicKey{relayKey}
+	c.start(t, nil, boot)
+	mark = time.Now()
+	direct := map[*labMember]time.Duration{}
+	waitFor(t, ctx, 100*time.Second, "a and b reach c on the direct path", func() bool {
+		for _, m := range []*labMember{a, b} {
+			if st, _ := peerStatusOf(m.e, c.key()); st.Connected && !st.Relayed && direct[m] == 0 {
+				direct[m] = time.Since(mark)
+			}
+		}
+		return len(direct) == 2
+	})
+	var upgraded []string
+	for _, m := range []*labMember{a, b} {
+		st, _ := peerStatusOf(m.e, c.key())
+		if st.Remote.Addr() != rc.PublicAddr() {
+			t.Errorf("%s sees c at %v, want c's NAT %v", m.name, st.Remote, rc.PublicAddr())
+		}
+		if st.Upgraded {
+			upgraded = append(upgraded, m.name)
+			if st.Relay != relayKey {
+				t.Errorf("%s sees c upgraded from relay %v, want %v", m.name, st.Relay, relayKey)
+			}
+		}
+		// c's side of the connection moves when the punch or the peer's packets reach it.
+		var back PeerStatus
+		waitFor(t, ctx, 10*time.Second, "c sees its connection to "+m.name+" direct", func() bool {
+			back, _ = peerStatusOf(c.e, m.key())
+			return back.Connected && !back.Relayed
+		})
+		labPing(t, ctx, m, c.ip4, 10*time.Second)
+		labPing(t, ctx, c, m.ip6, 10*time.Second)
+		t.Logf("%s and c: direct %v after c started; path %s, upgraded %v, remote %v; c sees path %s, upgraded %v, remote %v",
+			m.name, direct[m].Round(time.Millisecond), st.Path, st.Upgraded, st.Remote, back.Path, back.Upgraded, back.Remote)
+	}
+	t.Logf("%v: moved from the relay to the direct path: %v", time.Since(start).Round(time.Millisecond), upgraded)
+
 	// A stranger: x lists r, but r does not list x. r's firewall refuses x before any
 	// session, so x can neither join nor get a packet to r.
 	x := &labMember{name: "x", host: nl.PublicHost("x"), peers: []*labMember{r}}
@@ -121,7 +169,7 @@ func TestNATLabRelay(t *testing.T) {
 	if p, ok := peerStatusOf(r.e, x.key()); ok {
 		t.Errorf("r lists x: %+v", p)
 	}
-	for _, m := range []*labMember{a, b, r, x} {
+	for _, m := range []*labMember{a, b, r, c, x} {
 		m.stop(t)
 	}
 	t.Logf("%v in all", time.Since(start).Round(time.Millisecond))
