@@ -300,11 +300,7 @@ func (h *serverHandshake) onSocket(sock *udx.Socket, from netip.AddrPort) {
 		return
 	}
 	n := h.s.n
-	info := ConnInfo{Path: path, Remote: from, LocalFirewall: records.FirewallUnknown, RemoteFirewall: h.remote.Firewall}
-	if public, ok := n.rpc.RemoteAddr(); ok && public.IsValid() {
-		info.LocalFirewall = records.FirewallOpen
-	}
-	infoFromPuncher(&info, p)
+	info := h.connInfo(path, from, p)
 	h.stopPuncher()
 	c, err := n.startSession(raw, &h.result, h.hook, h.s.opts.OnMessage, 0)
 	if err != nil {
@@ -313,6 +309,18 @@ func (h *serverHandshake) onSocket(sock *udx.Socket, from netip.AddrPort) {
 	}
 	n.recordConn(c, raw, info)
 	h.s.deliver(c)
+}
+
+// connInfo describes the handshake's connection on path to remote: the two NATs as the
+// puncher p classified them, or, without one, ours as open if the DHT sees a public address
+// and the client's as its payload gave it.
+func (h *serverHandshake) connInfo(path Path, remote netip.AddrPort, p *holepunch.Puncher) ConnInfo {
+	info := ConnInfo{Path: path, Remote: remote, LocalFirewall: records.FirewallUnknown, RemoteFirewall: h.remote.Firewall}
+	if public, ok := h.s.n.rpc.RemoteAddr(); ok && public.IsValid() {
+		info.LocalFirewall = records.FirewallOpen
+	}
+	infoFromPuncher(&info, p)
+	return info
 }
 
 // abort gives the handshake up: the client never made contact, or the server closed. A

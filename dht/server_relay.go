@@ -73,8 +73,8 @@ func (h *serverHandshake) onRelayPaired(leg *relayLeg, raw *udx.Stream, p relayP
 		leg.close()
 		return
 	}
-	info := ConnInfo{Path: PathRelay, Remote: p.addr, LocalFirewall: records.FirewallUnknown, RemoteFirewall: h.remote.Firewall, Relay: leg.key}
-	infoFromPuncher(&info, h.puncher)
+	info := h.connInfo(PathRelay, p.addr, h.puncher)
+	info.Relay = leg.key
 	conn, err := n.startSession(raw, &h.result, h.hook, h.s.opts.OnMessage, 0)
 	if err != nil {
 		h.mu.Unlock()
@@ -146,8 +146,8 @@ func (h *serverHandshake) upgrade(raw *udx.Stream, conn *Conn, sock *udx.Socket,
 	if path == PathDirect {
 		path = PathHolepunch
 	}
-	info := ConnInfo{Path: path, Remote: from, LocalFirewall: records.FirewallUnknown, RemoteFirewall: h.remote.Firewall, Relay: leg.key, Upgraded: true}
-	infoFromPuncher(&info, p)
+	info := h.connInfo(path, from, p)
+	info.Relay, info.Upgraded = leg.key, true
 	n.updateConnInfo(conn, info)
 	close(direct)
 	h.stopPuncher()
