@@ -21,7 +21,7 @@ func sealBox(out, m []byte, nonce *[24]byte, key *[32]byte) []byte {
 	}
 	var x xsalsa
 	x.init(nonce, key)
-	ret, dst := sliceForAppend(out, len(m)+secretbox.Overhead)
+	ret, dst := grow(out, len(m)+secretbox.Overhead)
 	ct := dst[secretbox.Overhead:]
 	x.xor(ct, m)
 	var tag [poly1305.TagSize]byte
@@ -45,7 +45,7 @@ func openBox(out, box []byte, nonce *[24]byte, key *[32]byte) ([]byte, bool) {
 	if !poly1305.Verify(&tag, box[secretbox.Overhead:], &x.polyKey) {
 		return nil, false
 	}
-	ret, dst := sliceForAppend(out, len(box)-secretbox.Overhead)
+	ret, dst := grow(out, len(box)-secretbox.Overhead)
 	x.xor(dst, box[secretbox.Overhead:])
 	return ret, true
 }
@@ -83,15 +83,4 @@ func (x *xsalsa) xor(dst, src []byte) {
 		salsa20x8(&x.ks, &x.subKey, &x.in)
 		ks = x.ks[:]
 	}
-}
-
-// sliceForAppend extends in by n bytes, returning the whole slice and the n bytes.
-func sliceForAppend(in []byte, n int) (head, tail []byte) {
-	if total := len(in) + n; cap(in) >= total {
-		head = in[:total]
-	} else {
-		head = make([]byte, total)
-		copy(head, in)
-	}
-	return head, head[len(in):]
 }
