@@ -37,7 +37,7 @@ type session struct {
 	lastRecv atomic.Int64  // unix nanoseconds of the last frame read
 	pongs    chan struct{} // capacity 1: a pong came (routineKeep's probe pings follow them)
 
-	// Packets from the remote waiting for the end of the socket's read batch (rxBatch).
+	// Packets from the remote waiting for the end of the socket's read batch (endRxBatch).
 	rxBatched bool // the connection reports its read batches: onDatagram collects packets
 	rxMu      sync.Mutex
 	rxHeld    []*buffer // guarded by rxMu

@@ -1,6 +1,7 @@
 // Package labdht starts a private Go DHT inside a network namespace of a test lab
 // (interop.Netns, interop.NATLab), for the tests of the packages built on dht: the VPN
-// engine and the command. dht's own tests cannot use it, since it imports dht.
+// engine and the command. dht's own lab tests mix our nodes with the reference's and start
+// them with helpers of their own.
 package labdht
 
 import (
